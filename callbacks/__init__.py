@@ -1,0 +1,1 @@
+"""Lightning callbacks: training schedule and side effects (result files, overlays)."""

@@ -1,0 +1,1 @@
+"""LightningDataModules: the NASA benchmark sets, MicroLite, a lab's own folder, synthetic micrographs."""

@@ -1,0 +1,1 @@
+"""Entry points, configs and sweeps of the microseg suite (`python -m experiments ...`)."""

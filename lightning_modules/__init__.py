@@ -1,0 +1,1 @@
+"""LightningModules of the suite: training logic only, networks live in `lightning_modules.nets`."""

@@ -1,0 +1,1 @@
+"""Plain-torch segmentation and classification networks (no Lightning, no file I/O)."""
