@@ -71,3 +71,13 @@ def test_scale_and_repeats():
     dm.setup("fit")
     assert len(dm.dataset("train")) == 6
     assert dm.dataset("val")[0]["image"].shape == (3, 32, 32)
+
+
+def test_loader_settings_reach_the_dataloader():
+    dm = Synthetic(
+        size=32, num_train=2, num_workers=1, persistent_workers=True, pin_memory=False, batch_size=2
+    )
+    dm.setup("fit")
+    loader = dm.train_dataloader()
+    assert (loader.num_workers, loader.persistent_workers, loader.batch_size) == (1, True, 2)
+    assert next(iter(loader))["image"].shape == (2, 3, 32, 32)
