@@ -10,11 +10,10 @@ Each set is a few lines: its folder, its mask decoder and its crop policy.
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 from datamodules.base import Sample, SegmentationDataModule
-from datamodules.io import DataError, check_same_size, pair_by_name, read_image, read_mask
+from datamodules.io import DataError, check_same_size, default_root, pair_by_name, read_image, read_mask
 from datamodules.masks import (
     EBC_MERGED,
     EBC_WITH_CRACK,
@@ -27,11 +26,6 @@ from datamodules.transforms import Preset
 
 #: our split name -> NASA's folder name
 SPLIT_FOLDERS = {"train": "train", "val": "val", "test": "test", "test_ood": "different_test"}
-
-
-def default_root() -> Path:
-    """``$MICROSEG_DATA`` when set, else ``data/`` in the working directory."""
-    return Path(os.environ.get("MICROSEG_DATA", "data"))
 
 
 class NASABenchmark(SegmentationDataModule):
