@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import lightning as L
 import numpy as np
 import torch
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import DataLoader, Dataset, get_worker_info
 
 from datamodules.transforms import (
     IMAGENET_MEAN,
@@ -38,15 +38,29 @@ class Sample:
 
 
 class SegmentationDataset(Dataset):
-    """In-memory samples through an albumentations pipeline; ``repeats`` lengthens tiny training sets."""
+    """In-memory samples through an albumentations pipeline; ``repeats`` lengthens tiny training sets.
 
-    def __init__(self, samples: Sequence[Sample], transform, repeats: int = 1) -> None:
+    Albumentations keeps its own random state, which forked DataLoader workers would all inherit
+    unchanged (same augmentations in every worker and every epoch). So the pipeline is seeded from
+    ``seed`` here and re-seeded from the worker's seed (new per worker and per epoch) inside a worker.
+    """
+
+    def __init__(
+        self, samples: Sequence[Sample], transform, repeats: int = 1, seed: int | None = None
+    ) -> None:
         self.samples, self.transform, self.repeats = list(samples), transform, max(1, repeats)
+        if seed is not None:
+            self.transform.set_random_seed(seed)
+        self._worker_seed: int | None = None
 
     def __len__(self) -> int:
         return len(self.samples) * self.repeats
 
     def __getitem__(self, index: int) -> dict:
+        info = get_worker_info()
+        if info is not None and info.seed != self._worker_seed:
+            self._worker_seed = info.seed
+            self.transform.set_random_seed(info.seed % 2**32)
         sample = self.samples[index % len(self.samples)]
         out = self.transform(image=sample.image, mask=sample.mask)
         return {
@@ -129,8 +143,9 @@ class SegmentationDataModule(L.LightningDataModule):
 
     def dataset(self, split: str) -> SegmentationDataset:
         """The dataset a loader of ``split`` reads (training augmentation only for ``train``)."""
-        if split == "train":
-            return SegmentationDataset(self.samples(split), self.train_transform(), self.train_repeats)
+        if split == "train":  # seeded from torch's RNG, so `seed_everything` makes augmentation repeatable
+            seed = int(torch.randint(0, 2**31 - 1, ()))
+            return SegmentationDataset(self.samples(split), self.train_transform(), self.train_repeats, seed)
         return SegmentationDataset(self.samples(split), self.eval_transform())
 
     def setup(self, stage: str | None = None) -> None:
