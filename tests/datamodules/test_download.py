@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import io
+import subprocess
+import sys
 import tarfile
 import urllib.request
 from pathlib import Path
@@ -126,3 +128,20 @@ def test_check_prints_counts_and_fractions(tmp_path, fake_benchmark, capsys):
     out = capsys.readouterr().out
     assert "secondary" in out and "train" in out and "10" in out
     assert data_cmd.main(["check", "--dataset", "ebc1", "--root", str(fake_benchmark)]) == 1
+
+
+@pytest.mark.slow
+def test_command_line(tmp_path, fake_benchmark):
+    root = tmp_path / "data"
+    run = [sys.executable, "-m", "experiments", "data"]
+    done = subprocess.run(
+        [*run, "download", "--dataset", "ebc2", "--root", str(root), "--from", str(fake_benchmark)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    done = subprocess.run(
+        [*run, "check", "--dataset", "ebc2", "--root", str(root)], capture_output=True, text=True, check=False
+    )
+    assert done.returncode == 0 and "oxide" in done.stdout, done.stderr
