@@ -8,14 +8,16 @@ augmentation), applies the train/eval presets and builds the loaders with the ba
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 import lightning as L
 import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset, get_worker_info
 
+from datamodules.io import check_same_size, read_image, read_mask
 from datamodules.transforms import (
     IMAGENET_MEAN,
     IMAGENET_STD,
@@ -35,6 +37,19 @@ class Sample:
     name: str
     image: np.ndarray
     mask: np.ndarray
+
+
+def read_pairs(
+    pairs: Iterable[tuple[Path, Path]], decode: Callable[[np.ndarray, Path], np.ndarray], color: bool = False
+) -> list[Sample]:
+    """Read image/mask file pairs; ``decode(raw mask, mask path)`` gives class indices of the image's size."""
+    samples = []
+    for image_path, mask_path in pairs:
+        image = read_image(image_path)
+        mask = decode(read_mask(mask_path, color=color), mask_path)
+        check_same_size(image, mask, image_path, mask_path)
+        samples.append(Sample(image_path.stem, image, mask))
+    return samples
 
 
 class SegmentationDataset(Dataset):
@@ -110,12 +125,8 @@ class SegmentationDataModule(L.LightningDataModule):
         self.batch_size, self.eval_batch_size = batch_size, eval_batch_size
         self.num_workers, self.pin_memory = num_workers, pin_memory
         self.persistent_workers = persistent_workers and num_workers > 0
-        self.scale, self.crop_size, self.train_repeats, self.augment = (
-            scale,
-            crop_size,
-            train_repeats,
-            augment,
-        )
+        self.scale, self.crop_size = scale, crop_size
+        self.train_repeats, self.augment = train_repeats, augment
         self.test_set_names = ["test"]
         self._cache: dict[str, list[Sample]] = {}
 
