@@ -112,7 +112,8 @@ def pair_by_name(
     for folder in (image_dir, mask_dir):
         if not folder.is_dir():
             raise DataError(
-                f"{folder}: folder not found; check the data root or run `python -m experiments data download`"
+                f"{folder}: folder not found; check the data root (for the NASA sets: "
+                "`python -m experiments data download`)"
             )
     masks = {p.name: p for p in list_images(mask_dir)}
     pairs, used = [], set()
