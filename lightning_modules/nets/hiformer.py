@@ -109,6 +109,7 @@ class HiFormer(nn.Module):
             drop_path_rate=drop_path_rate,
         )
         del self.swin.patch_embed  # stage 1 reads the CNN's /4 map instead
+        self.encoder_name = encoder_name  # `load_weights` picks CNN weights by it
         self.cnn = CNNEncoder(encoder_name, scales=SCALES)
         widths = self.swin.out_channels
         self.project = nn.ModuleList(
