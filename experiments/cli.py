@@ -12,6 +12,7 @@ import sys
 #: subcommand -> module providing ``main(argv: list[str]) -> int | None``
 TOOLS: dict[str, str] = {
     "data": "experiments.data_cmd",
+    "models": "experiments.models_cmd",
 }
 
 
