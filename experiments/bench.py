@@ -6,7 +6,8 @@ timed in four variants, each against the fp32 eager baseline measured in the sam
 `bf16+cl+compile` (+ `torch.compile`; a compile error is reported in the table, not raised).
 Timing: `--warmup` steps first (compilation happens there), then `--steps` steps between two device
 synchronisations. Peak memory is CUDA's `max_memory_allocated` (CPU: not measured).
-On CPU the defaults shrink to 128², batch 2, 2 steps, so the whole table takes minutes.
+On CPU the defaults shrink to 128², batch 2, 2 steps and leave out the compile variant (inductor's C++
+build takes minutes per model there; ask for it with `--variants`), so the whole table takes minutes.
 """
 
 from __future__ import annotations
@@ -151,7 +152,7 @@ def table(results: list[Result]) -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m experiments bench", description=__doc__.splitlines()[0])
     parser.add_argument("--models", nargs="+", default=list(MODELS), help="name[:original|intermediate]")
-    parser.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=VARIANTS)
+    parser.add_argument("--variants", nargs="+", choices=VARIANTS, help="default: all (CPU: all but compile)")
     parser.add_argument("--size", type=int, help="square input side (512 on CUDA, 128 on CPU)")
     parser.add_argument("--batch", type=int, help="images per step (8 on CUDA, 2 on CPU)")
     parser.add_argument("--steps", type=int, help="timed steps (20 on CUDA, 2 on CPU)")
@@ -164,7 +165,12 @@ def main(argv: list[str] | None = None) -> int:
     size, batch, steps, warmup = DEFAULTS["cuda" if device.type == "cuda" else "cpu"]
     args.size, args.batch = args.size or size, args.batch or batch
     args.steps, args.warmup = args.steps or steps, args.warmup if args.warmup is not None else warmup
-    name = torch.cuda.get_device_name(device) if device.type == "cuda" else platform.processor() or "cpu"
+    args.variants = args.variants or [v for v in VARIANTS if device.type == "cuda" or "compile" not in v]
+    name = (
+        torch.cuda.get_device_name(device)
+        if device.type == "cuda"
+        else f"{platform.processor() or 'cpu'} ({torch.get_num_threads()} threads)"
+    )
     print(f"device {name}, {args.size}², batch {args.batch}, {args.steps} steps after {args.warmup} warm-up")
     results = run(args, device)
     print(table(results))
