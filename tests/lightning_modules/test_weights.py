@@ -23,8 +23,12 @@ SWIN_NETS = [
 
 @pytest.fixture(autouse=True)
 def _hub(tmp_path, monkeypatch):
-    """Empty torch hub cache per test, so no test finds (or writes) real downloads."""
+    """Empty torch hub cache per test (no test finds or writes real downloads); one intra-op thread."""
     monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path / "hub"))
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
 
 
 def _nasa_encoder_file(tmp_path, encoder: str, data_parallel: bool = False):
@@ -143,6 +147,11 @@ def test_offline_error_names_the_url_and_the_local_file_option():
         load_weights(UNet(num_classes=2, encoder_name="resnet50"), "micronet")
     message = str(err.value)
     assert micronet_url("resnet50", "micronet") in message and "weights path" in message
+
+
+def test_imagenet_offline_error_names_the_hub_repo():
+    with pytest.raises(RuntimeError, match=r"huggingface.co/smp-hub/resnet18.imagenet.*weights path"):
+        load_weights(UNet(num_classes=2, encoder_name="resnet18"), "imagenet")
 
 
 def test_micronet_urls_follow_nasa_exceptions():
