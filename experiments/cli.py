@@ -13,6 +13,7 @@ import sys
 TOOLS: dict[str, str] = {
     "data": "experiments.data_cmd",
     "models": "experiments.models_cmd",
+    "bench": "experiments.bench",
 }
 
 
