@@ -70,7 +70,10 @@ class SegmentationModule(L.LightningModule):
         self.net = build_net(net, num_classes, net_kwargs)
         self.loss = BCEDiceLoss(bce_weight, dice_weight)
         self.optimizer = optimizer
-        self.metrics = nn.ModuleDict({s: SegmentationMetrics(class_names) for s in ("train", "val", "test")})
+        # keyed "<stage>_metrics": a bare "train" would clash with nn.Module.train
+        self.metrics = nn.ModuleDict(
+            {f"{s}_metrics": SegmentationMetrics(class_names) for s in ("train", "val")}
+        )
         self._weights_applied = weights == "none"
 
     # -- set-up ---------------------------------------------------------------------------------
@@ -81,8 +84,8 @@ class SegmentationModule(L.LightningModule):
             load_weights(self.net, self.hparams.weights)
             self._weights_applied = True
         for name in self.test_set_names:
-            if name not in self.metrics:
-                self.metrics[name] = SegmentationMetrics(self.class_names)
+            if f"{name}_metrics" not in self.metrics:
+                self.metrics[f"{name}_metrics"] = SegmentationMetrics(self.class_names)
 
     @property
     def test_set_names(self) -> list[str]:
@@ -104,7 +107,7 @@ class SegmentationModule(L.LightningModule):
     def _step(self, batch: dict, stage: str) -> torch.Tensor:
         logits = self(batch["image"])
         loss = self.loss(logits, batch["mask"])
-        self.metrics[stage].update(logits.detach(), batch["mask"])
+        self.metrics[f"{stage}_metrics"].update(logits.detach(), batch["mask"])
         on_step = stage == "train"
         self.log(
             f"{stage}/loss", loss, on_step=on_step, on_epoch=True, sync_dist=not on_step,
@@ -126,7 +129,7 @@ class SegmentationModule(L.LightningModule):
 
     # -- epoch ends: the metrics of the whole split (torchmetrics syncs them across processes) ---
     def _log_split(self, stage: str) -> None:
-        metrics = self.metrics[stage]
+        metrics = self.metrics[f"{stage}_metrics"]
         self.log_dict({f"{stage}/{k}": v for k, v in metrics.results().items()}, prog_bar=False)
         metrics.reset()
 

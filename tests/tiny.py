@@ -35,7 +35,9 @@ class RandomSegmentation(Dataset):
     def __init__(self, n: int, size: int = 16, num_classes: int = 3, seed: int = 0) -> None:
         g = torch.Generator().manual_seed(seed)
         self.images = torch.randn(n, 3, size, size, generator=g)
-        self.masks = torch.bucketize(self.images[:, 0], torch.tensor([-0.5, 0.5])).clamp_max(num_classes - 1)
+        self.masks = torch.bucketize(self.images[:, 0].contiguous(), torch.tensor([-0.5, 0.5])).clamp_max(
+            num_classes - 1
+        )
 
     def __len__(self) -> int:
         return len(self.images)
