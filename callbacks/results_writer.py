@@ -91,8 +91,8 @@ class ResultsWriter(Callback):
         return {
             "dataset": getattr(datamodule, "dataset_name", None),
             "model": hp.get("net"),
-            "encoder": net_kwargs.get("encoder"),
-            "swin_depth": net_kwargs.get("swin_depth"),
+            "encoder": net_kwargs.get("encoder_name"),
+            "swin_depth": net_kwargs.get("depth"),
             "weights": hp.get("weights"),
             "seed": int(os.environ["PL_GLOBAL_SEED"]) if "PL_GLOBAL_SEED" in os.environ else None,
             "epochs": self.epochs,
