@@ -77,6 +77,13 @@ class MicrosegCLI(LightningCLI):
         for key in LINKED:
             parser.link_arguments(f"data.{key}", f"model.init_args.{key}", apply_on="instantiate")
 
+    def _parse_ckpt_path(self) -> None:
+        """The model comes from the config files and the checkpoint only gives weights and state.
+
+        LightningCLI would parse the checkpoint's hyperparameters as model arguments; ours are the
+        network-rebuilding contract of docs/design.md (read by `load_segmenter`), not config arguments.
+        """
+
     def before_instantiate_classes(self) -> None:
         trainer = self.config[self.subcommand].trainer
         if not trainer.sync_batchnorm and _multi_gpu(trainer.accelerator, trainer.devices):
@@ -89,11 +96,12 @@ class MicrosegCLI(LightningCLI):
             seed = config.seed_everything if isinstance(config.seed_everything, int) else None
             name = run_name(self.model, seed)
             root = Path(os.environ.get("MICROSEG_OUTPUTS", "outputs")) / dataset / name
+            trainer = self.config_init[self.subcommand]["trainer"]
             kwargs["default_root_dir"] = str(root)
             kwargs["logger"] = _place_loggers(
-                kwargs.get("logger"), config.trainer.logger, root, name, dataset
+                trainer.get("logger"), config.trainer.logger, root, name, dataset
             )
-            for callback in kwargs.get("callbacks") or []:
+            for callback in trainer.get("callbacks") or []:
                 if isinstance(callback, ModelCheckpoint) and callback.dirpath is None:
                     callback.dirpath = str(root / "checkpoints")
         return super().instantiate_trainer(**kwargs)
@@ -116,7 +124,8 @@ def _place_loggers(logger: Any, logger_config: Any, root: Path, name: str, datas
     placed = []
     for item, config in zip(loggers, configs, strict=True):
         if isinstance(item, WandbLogger) and item.save_dir in (None, "."):
-            init = dict(vars(config.init_args)) if hasattr(config, "init_args") else {}
+            given = vars(config.init_args) if hasattr(config, "init_args") else {}
+            init = {k: v for k, v in given.items() if v is not None}
             init.update(save_dir=str(root), name=init.get("name") or name, group=init.get("group") or dataset)
             item = WandbLogger(**init)
         placed.append(item)

@@ -16,10 +16,6 @@ from lightning_modules.metrics import SegmentationMetrics
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
-HPARAMS = (
-    "net", "net_kwargs", "num_classes", "class_names", "class_colors",
-    "mean", "std", "weights", "bce_weight", "dice_weight",
-)  # fmt: skip
 
 
 def build_net(name: str, num_classes: int, net_kwargs: dict) -> nn.Module:
@@ -64,8 +60,22 @@ class SegmentationModule(L.LightningModule):
         if len(class_names) != num_classes:
             raise ValueError(f"model.class_names has {len(class_names)} names but num_classes={num_classes}")
         net_kwargs = dict(net_kwargs or {})
-        self.save_hyperparameters(*HPARAMS)
-        self.hparams.update(net_kwargs=net_kwargs, class_names=class_names)
+        # an explicit dict: the same keys whether built in Python, by a wrapper or by LightningCLI,
+        # and exactly SegmentationModule's arguments, so `SegmentationModule.load_from_checkpoint` works
+        self.save_hyperparameters(
+            {
+                "net": net,
+                "net_kwargs": net_kwargs,
+                "num_classes": num_classes,
+                "class_names": class_names,
+                "class_colors": [tuple(c) for c in class_colors] if class_colors else None,
+                "mean": tuple(mean),
+                "std": tuple(std),
+                "weights": weights,
+                "bce_weight": bce_weight,
+                "dice_weight": dice_weight,
+            }  # fmt: skip
+        )
         self.class_names = class_names
         self.net = build_net(net, num_classes, net_kwargs)
         self.loss = BCEDiceLoss(bce_weight, dice_weight)
