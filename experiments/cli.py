@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import importlib
+import json
 import os
 import sys
 from pathlib import Path
@@ -15,7 +16,7 @@ from typing import Any
 import lightning as L
 import torch
 from lightning.pytorch.callbacks import ModelCheckpoint
-from lightning.pytorch.cli import LightningCLI
+from lightning.pytorch.cli import LightningCLI, SaveConfigCallback
 from lightning.pytorch.loggers import WandbLogger
 
 #: subcommand -> module providing ``main(argv: list[str]) -> int | None``
@@ -64,6 +65,16 @@ def run_name(model: L.LightningModule, seed: int | None) -> str:
     if weights and (os.sep in weights or weights.endswith((".ckpt", ".pth", ".pt", ".tar"))):
         parts[2] = Path(weights).stem  # a weights file: its name, not its path
     return "_".join(str(p) for p in parts if p) + f"_s{seed}"
+
+
+class LogConfig(SaveConfigCallback):
+    """config.yaml in the run folder (LightningCLI's default), and the whole config in W&B's run config."""
+
+    def save_config(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
+        for logger in trainer.loggers:
+            if isinstance(logger, WandbLogger):
+                config = json.loads(self.parser.dump(self.config, skip_none=False, format="json"))
+                logger.log_hyperparams({"config": config})
 
 
 class MicrosegCLI(LightningCLI):
@@ -150,6 +161,7 @@ def cli_main(args: list[str] | None = None, run: bool = True) -> MicrosegCLI:
         subclass_mode_model=True,
         subclass_mode_data=True,
         parser_kwargs={sub: defaults for sub in SUBCOMMANDS},
+        save_config_callback=LogConfig,
         save_config_kwargs={"overwrite": True},
         args=args,
         run=run,
