@@ -21,8 +21,11 @@ class DataError(ValueError):
     """Bad or missing input data; the message names the file and the fix."""
 
 
-def read_array(path: str | Path) -> np.ndarray:
-    """Raw pixel array of an image file (first page of a TIFF), without any conversion."""
+def read_array(path: str | Path, palette_to_rgb: bool = False) -> np.ndarray:
+    """Raw pixel array of an image file (first page of a TIFF), without any conversion.
+
+    ``palette_to_rgb`` expands a palette PNG to its colours (colour masks) instead of its indices.
+    """
     path = Path(path)
     if not path.is_file():
         raise DataError(f"{path}: file not found; check the path (and the data root) or re-download the data")
@@ -33,6 +36,8 @@ def read_array(path: str | Path) -> np.ndarray:
                 return tif.pages[0].asarray()
         with Image.open(path) as img:
             img.load()
+            if palette_to_rgb and img.mode in ("P", "PA"):
+                img = img.convert("RGB")
             return np.asarray(img)
     except PermissionError as err:
         raise DataError(f"{path}: cannot be read ({err.strerror}); fix the file permissions") from err
@@ -78,9 +83,9 @@ def read_image(path: str | Path) -> np.ndarray:
     return np.ascontiguousarray(array[..., :3])
 
 
-def read_mask(path: str | Path) -> np.ndarray:
-    """A mask file's raw values, ``(H, W)`` for index masks or ``(H, W, C)`` for colour overlays."""
-    return channels_last(read_array(path))
+def read_mask(path: str | Path, color: bool = False) -> np.ndarray:
+    """A mask file's raw values, ``(H, W)`` for index masks or ``(H, W, C)`` for colour masks."""
+    return channels_last(read_array(path, palette_to_rgb=color))
 
 
 def list_images(folder: Path) -> list[Path]:

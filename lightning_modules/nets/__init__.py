@@ -6,8 +6,10 @@ defines `checkpoint_filter(state_dict, net, part) -> dict` right below the class
 """
 
 from lightning_modules.nets.cs_unet import CSUNet
+from lightning_modules.nets.hiformer import HiFormer
 from lightning_modules.nets.swin_classifier import SwinClassifier
 from lightning_modules.nets.swin_unet import SwinUnet
+from lightning_modules.nets.transdeeplab import TransDeepLab
 from lightning_modules.nets.unet import UNet
 from lightning_modules.nets.unetplusplus import UNetPlusPlus
 
@@ -15,8 +17,10 @@ NETS: dict[str, type] = {
     "unet": UNet,
     "unetplusplus": UNetPlusPlus,
     "swin_unet": SwinUnet,
+    "hiformer": HiFormer,
+    "transdeeplab": TransDeepLab,
     "cs_unet": CSUNet,
     "swin_classifier": SwinClassifier,
 }
 
-__all__ = ["NETS", "CSUNet", "SwinClassifier", "SwinUnet", "UNet", "UNetPlusPlus"]
+__all__ = ["NETS", "CSUNet", "HiFormer", "SwinClassifier", "SwinUnet", "TransDeepLab", "UNet", "UNetPlusPlus"]
