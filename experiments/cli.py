@@ -55,15 +55,11 @@ def run_name(model: L.LightningModule, seed: int | None) -> str:
     kwargs = hp.get("net_kwargs") or {}
     depth = kwargs.get("depth")
     depth = "-".join(map(str, depth)) if isinstance(depth, list | tuple) else depth
-    parts = [
-        hp.get("net", type(model).__name__.lower()),
-        kwargs.get("encoder_name"),
-        hp.get("weights"),
-        depth,
-    ]
-    weights = parts[2]
-    if weights and (os.sep in weights or weights.endswith((".ckpt", ".pth", ".pt", ".tar"))):
-        parts[2] = Path(weights).stem  # a weights file: its name, not its path
+    weights = hp.get("weights")
+    sources = weights.values() if isinstance(weights, dict) else [weights] if weights else []
+    # a weights file counts by its name, not its path; per-part sources join with "+"
+    weights = "+".join(Path(str(w)).stem if os.sep in str(w) else str(w) for w in sources)
+    parts = [hp.get("net", type(model).__name__.lower()), kwargs.get("encoder_name"), weights, depth]
     return "_".join(str(p) for p in parts if p) + f"_s{seed}"
 
 
