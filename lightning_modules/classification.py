@@ -28,6 +28,7 @@ class ClassificationModule(L.LightningModule):
         warmup_epochs: linear warm-up from ``lr * warmup_start_factor`` to ``lr``, then cosine to 0
             at ``trainer.max_epochs``.
         label_smoothing: cross-entropy label smoothing.
+        weights: initial weights for fine-tuning (``imagenet`` or a path), applied when fitting starts.
     """
 
     def __init__(
@@ -43,6 +44,7 @@ class ClassificationModule(L.LightningModule):
         warmup_epochs: int = 5,
         warmup_start_factor: float = 0.01,
         label_smoothing: float = 0.0,
+        weights: str = "none",
     ) -> None:
         super().__init__()
         net_kwargs = dict(net_kwargs or {})
@@ -60,9 +62,11 @@ class ClassificationModule(L.LightningModule):
                 "warmup_epochs": warmup_epochs,
                 "warmup_start_factor": warmup_start_factor,
                 "label_smoothing": label_smoothing,
+                "weights": weights,
             }  # fmt: skip
         )
         self.net = build_net(net, num_classes, net_kwargs)
+        self._weights_applied = weights == "none"
         top_k = [1, 5] if num_classes > 5 else [1]
         self.metrics = nn.ModuleDict(
             {
@@ -72,6 +76,13 @@ class ClassificationModule(L.LightningModule):
                 for stage in ("train", "val", "test")
             }
         )
+
+    def setup(self, stage: str) -> None:
+        if stage == "fit" and not self._weights_applied:
+            from lightning_modules.weights import load_weights
+
+            load_weights(self.net, self.hparams.weights)
+            self._weights_applied = True
 
     def forward(self, image: torch.Tensor) -> torch.Tensor:
         return self.net(image)
