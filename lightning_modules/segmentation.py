@@ -142,6 +142,7 @@ class SegmentationModule(L.LightningModule):
 
     def on_train_epoch_end(self) -> None:
         self._log_split("train")
+        self.log("train/lr", self.trainer.optimizers[0].param_groups[0]["lr"])  # shows LRDropThenStop's drop
 
     def on_validation_epoch_end(self) -> None:
         self._log_split("val")
