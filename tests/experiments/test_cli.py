@@ -107,3 +107,18 @@ def test_deterministic_and_resume_continues_at_the_exact_step(tmp_path) -> None:
     resumed = _fit_demo(tmp_path / "c", "--trainer.max_epochs=2", f"--ckpt_path={last}")
     assert resumed.trainer.global_step == straight.trainer.global_step == 4
     assert resumed.trainer.current_epoch == straight.trainer.current_epoch
+
+
+def test_sync_batchnorm_only_on_several_gpus(monkeypatch) -> None:
+    from experiments.cli import _multi_gpu
+
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 2)
+    assert (
+        _multi_gpu("auto", "auto")
+        and _multi_gpu("gpu", 2)
+        and _multi_gpu("cuda", "0,1")
+        and _multi_gpu("gpu", [0, 1])
+    )
+    assert not _multi_gpu("gpu", 1) and not _multi_gpu("cpu", 2) and not _multi_gpu("gpu", "1")
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 0)
+    assert not _multi_gpu("auto", "auto")
