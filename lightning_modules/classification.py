@@ -84,6 +84,9 @@ class ClassificationModule(L.LightningModule):
             load_weights(self.net, self.hparams.weights)
             self._weights_applied = True
 
+    def on_load_checkpoint(self, checkpoint: dict) -> None:
+        self._weights_applied = True  # trained weights follow: pretraining must not overwrite them
+
     def forward(self, image: torch.Tensor) -> torch.Tensor:
         return self.net(image)
 
