@@ -15,7 +15,8 @@ from pathlib import Path
 import lightning as L
 import numpy as np
 import torch
-from torch.utils.data import DataLoader, Dataset, get_worker_info
+from lightning.pytorch.overrides.distributed import UnrepeatedDistributedSampler
+from torch.utils.data import DataLoader, Dataset
 
 from datamodules.io import check_same_size, read_image, read_mask
 from datamodules.transforms import (
@@ -55,28 +56,21 @@ def read_pairs(
 class SegmentationDataset(Dataset):
     """In-memory samples through an albumentations pipeline; ``repeats`` lengthens tiny training sets.
 
-    Albumentations keeps its own random state, which forked DataLoader workers would all inherit
-    unchanged (same augmentations in every worker and every epoch). So the pipeline is seeded from
-    ``seed`` here and re-seeded from the worker's seed (new per worker and per epoch) inside a worker.
+    Albumentations keeps its own random state, which `seed_everything` does not reach and which forked
+    DataLoader workers would all inherit unchanged (same augmentations in every worker and epoch). So
+    each sample re-seeds the pipeline from torch's RNG, which Lightning seeds in the main process and
+    the DataLoader seeds anew per worker and per epoch: runs repeat, workers differ.
     """
 
-    def __init__(
-        self, samples: Sequence[Sample], transform, repeats: int = 1, seed: int | None = None
-    ) -> None:
+    def __init__(self, samples: Sequence[Sample], transform, repeats: int = 1) -> None:
         self.samples, self.transform, self.repeats = list(samples), transform, max(1, repeats)
-        if seed is not None:
-            self.transform.set_random_seed(seed)
-        self._worker_seed: int | None = None
 
     def __len__(self) -> int:
         return len(self.samples) * self.repeats
 
     def __getitem__(self, index: int) -> dict:
-        info = get_worker_info()
-        if info is not None and info.seed != self._worker_seed:
-            self._worker_seed = info.seed
-            self.transform.set_random_seed(info.seed % 2**32)
         sample = self.samples[index % len(self.samples)]
+        self.transform.set_random_seed(int(torch.randint(2**31 - 1, ()).item()))
         out = self.transform(image=sample.image, mask=sample.mask)
         return {
             "image": out["image"].float(),
@@ -154,9 +148,8 @@ class SegmentationDataModule(L.LightningDataModule):
 
     def dataset(self, split: str) -> SegmentationDataset:
         """The dataset a loader of ``split`` reads (training augmentation only for ``train``)."""
-        if split == "train":  # seeded from torch's RNG, so `seed_everything` makes augmentation repeatable
-            seed = int(torch.randint(0, 2**31 - 1, ()))
-            return SegmentationDataset(self.samples(split), self.train_transform(), self.train_repeats, seed)
+        if split == "train":
+            return SegmentationDataset(self.samples(split), self.train_transform(), self.train_repeats)
         return SegmentationDataset(self.samples(split), self.eval_transform())
 
     def setup(self, stage: str | None = None) -> None:
@@ -171,10 +164,17 @@ class SegmentationDataModule(L.LightningDataModule):
             self.samples(split)
 
     def _loader(self, split: str, batch_size: int, shuffle: bool) -> DataLoader:
+        dataset = self.dataset(split)
+        sampler = None
+        if not shuffle and torch.distributed.is_available() and torch.distributed.is_initialized():
+            # Lightning's DistributedSampler pads val/test so every rank gets as many images, counting
+            # some twice; this sampler gives each image to exactly one rank (IoU equals one process's)
+            sampler = UnrepeatedDistributedSampler(dataset, shuffle=False)
         return DataLoader(
-            self.dataset(split),
+            dataset,
             batch_size=batch_size,
             shuffle=shuffle,
+            sampler=sampler,
             drop_last=False,
             num_workers=self.num_workers,
             persistent_workers=self.persistent_workers,
