@@ -60,7 +60,7 @@ def _to_unit_range(array: np.ndarray, path: Path, scale: str) -> np.ndarray:
         low, high = min(0.0, float(data.min())), float(data.max())
     if high <= low:  # a flat image: keep it flat rather than dividing by zero
         return np.zeros_like(data)
-    return np.clip((data - low) / (high - low), 0.0, 1.0)
+    return np.clip((data - low) / (high - low), 0.0, 1.0).astype(np.float32)
 
 
 def read_micrograph(path: str | Path, scale: str = "percentile") -> np.ndarray:
