@@ -8,7 +8,7 @@ import pytest
 import torch
 from torch import nn
 
-import lightning_modules.nets as nets
+from lightning_modules.nets import NETS
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -62,8 +62,6 @@ def write_checkpoint(
 def brightness_ckpt(tmp_path, monkeypatch) -> Path:
     """A checkpoint of BrightnessNet (matrix, secondary, tertiary), registered in NETS as `brightness`."""
     torch.set_num_threads(1)
-    if not hasattr(nets, "NETS"):  # until branch `nets` lands, NETS does not exist yet
-        monkeypatch.setattr(nets, "NETS", {}, raising=False)
-    monkeypatch.setitem(nets.NETS, "brightness", BrightnessNet)
+    monkeypatch.setitem(NETS, "brightness", BrightnessNet)
     names = ["matrix", "secondary", "tertiary"]
     return write_checkpoint(tmp_path / "brightness.ckpt", BrightnessNet(3), "brightness", names)
