@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from experiments import measure_cmd
-from experiments.imageio import write_index_mask
+from experiments.imageio import read_index_mask, write_index_mask
 from experiments.measure import PixelSize, layer_thickness, measure_mask, parse_pixel_size
 
 NAMES = ["matrix", "secondary", "tertiary"]
@@ -144,3 +144,18 @@ def test_measure_command_writes_csv_json_and_plots(tmp_path, capsys):
 
     assert measure_cmd.main(["--masks", str(tmp_path), "--pixel-size", "4.2"]) == 2
     assert "has no unit" in capsys.readouterr().err
+
+
+@pytest.mark.real_data
+def test_oxide_thickness_on_real_ebc_masks(nasa_root):
+    """On NASA's EBC1 test masks the layer runs along the columns and covers them all, so its mean
+    thickness times the width is exactly the oxide area."""
+    for path in sorted((nasa_root / "EBC1" / "test_annot").glob("*.tif")):
+        mask = read_index_mask(path)
+        mask[mask == 2] = 1  # crack -> oxide
+        summary = measure_mask(mask, ["substrate", "oxide"])["summary"]
+        layer = summary["layers"]["oxide"]
+        assert layer["along"] == "columns" and layer["coverage"] == 1.0, path.name
+        width = mask.shape[1]
+        assert layer["thickness_px"]["mean"] * width == pytest.approx(int((mask == 1).sum()))
+        assert 0 < layer["thickness_px"]["min"] <= layer["thickness_px"]["max"] < mask.shape[0]

@@ -13,7 +13,8 @@ from PIL import Image
 from experiments import cli, predict_cmd
 from experiments.imageio import read_micrograph
 from lightning_modules.inference import sliding_window_logits
-from tests.experiments.stand_in import brightness_ckpt  # noqa: F401  (fixture)
+from lightning_modules.nets import NETS
+from tests.experiments.stand_in import brightness_ckpt, write_checkpoint  # noqa: F401  (fixture)
 
 
 class WideContextNet(torch.nn.Module):
@@ -179,3 +180,21 @@ def test_wrong_checkpoint_and_pixel_size_are_clear_errors(tmp_path, brightness_c
     assert "not a microseg segmentation checkpoint" in capsys.readouterr().err
     assert predict_cmd.main(["--ckpt", str(brightness_ckpt), *base, "--pixel-size", "4.2"]) == 2
     assert "has no unit" in capsys.readouterr().err
+
+
+@pytest.mark.real_data
+def test_predict_with_a_real_unet_on_a_nasa_image(nasa_root, tmp_path):
+    """A real (untrained) UNet through overlapping 256 px windows of a real 512² Super1 micrograph."""
+    torch.set_num_threads(1)
+    names = ["matrix", "secondary", "tertiary"]
+    kwargs = {"encoder_name": "resnet18", "decoder_channels": [32, 16, 16, 16, 16]}
+    ckpt = write_checkpoint(
+        tmp_path / "unet.ckpt", NETS["unet"](num_classes=3, **kwargs), "unet", names, kwargs
+    )
+    image = nasa_root / "Super1" / "test" / "spot2_0d_0.tif"
+    out = tmp_path / "out"
+    argv = ["--ckpt", str(ckpt), "--input", str(image), "--output", str(out), "--tile", "256", "--quiet"]
+    assert predict_cmd.main([*argv, "--pixel-size", "0.5um"]) == 0
+    assert np.asarray(Image.open(out / "spot2_0d_0_mask.png")).shape == (512, 512)
+    summary = json.loads((out / "spot2_0d_0_measurements.json").read_text())
+    assert sum(summary["area_fraction"].values()) == pytest.approx(1.0)
