@@ -80,7 +80,7 @@ def export_onnx(ckpt: Path, output: Path, size: int = 512, dynamic: bool = True)
     net, meta = load_segmenter(ckpt)
     torch.manual_seed(0)
     example = torch.randn(1, 3, size, size)
-    probe = torch.randn(2, 3, size + 32, size + 96)  # a second shape: batch, height and width all differ
+    probe = torch.randn(2, 3, size + 19, size + 45)  # batch, height, width all differ (and are odd)
     output.parent.mkdir(parents=True, exist_ok=True)
     is_dynamic = False
     if dynamic:

@@ -12,7 +12,8 @@ import torch
 
 from experiments import export_cmd
 from lightning_modules.checkpoint import load_segmenter
-from tests.experiments.stand_in import brightness_ckpt  # noqa: F401  (fixture)
+from lightning_modules.nets import NETS
+from tests.experiments.stand_in import brightness_ckpt, write_checkpoint  # noqa: F401  (fixture)
 
 
 def assert_onnx_parity(ckpt, onnx_path, shapes) -> None:
@@ -61,3 +62,32 @@ def test_export_rejects_a_classifier_checkpoint(tmp_path, brightness_ckpt, capsy
     torch.save({"hyper_parameters": {"num_classes": 10}, "state_dict": {}}, ckpt)
     assert export_cmd.main(["--ckpt", str(ckpt)]) == 2
     assert "not a microseg segmentation checkpoint" in capsys.readouterr().err
+
+
+#: the real networks, made small (same code paths, fewer blocks) so that export stays in budget
+REAL_NETS = {
+    "unet": {"encoder_name": "resnet18", "decoder_channels": [32, 16, 16, 16, 16]},
+    "cs_unet": {
+        "encoder_name": "resnet18",
+        "depth": [1, 1, 1, 1],
+        "embed_dim": 24,
+        "num_heads": [1, 2, 2, 4],
+    },
+}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", sorted(REAL_NETS))
+def test_real_network_onnx_parity(tmp_path, name, capsys):
+    torch.manual_seed(0)
+    kwargs = REAL_NETS[name]
+    net = NETS[name](num_classes=3, **kwargs).eval()
+    ckpt = write_checkpoint(tmp_path / f"{name}.ckpt", net, name, ["matrix", "secondary", "tertiary"], kwargs)
+    out = tmp_path / f"{name}.onnx"
+    assert export_cmd.main(["--ckpt", str(ckpt), "--output", str(out), "--size", "64"]) == 0
+    printed = capsys.readouterr().out
+    if "dynamic batch, height and width" in printed:
+        assert_onnx_parity(ckpt, out, [(1, 3, 64, 64), (2, 3, 70, 101)])
+    else:  # a fixed-size export must say so, and still match PyTorch at that size
+        assert "FIXED input shape [1, 3, 64, 64]" in printed
+        assert_onnx_parity(ckpt, out, [(1, 3, 64, 64)])
