@@ -22,14 +22,32 @@ from lightning_modules.checkpoint import SegmenterMeta, load_segmenter
 
 PARITY_TOLERANCE = 1e-4
 OPSET = 17
+EXPORTERS = ("torchscript", "dynamo")
 
 
-def _export(net: torch.nn.Module, example: torch.Tensor, path: Path, dynamic_dims: dict[int, str]) -> None:
-    """TorchScript-based exporter: seconds per network, where the dynamo exporter took over 20 minutes
-    for CS-UNet on a CPU. Traced shape arithmetic can freeze sizes, hence the probes in `export_onnx`."""
-    axes = {"image": dynamic_dims, "logits": dynamic_dims} if dynamic_dims else None
+def _export(
+    net: torch.nn.Module, example: torch.Tensor, path: Path, dynamic_dims: dict[int, str], exporter: str
+) -> None:
+    """``torchscript`` (default) takes seconds but its traced shape arithmetic often freezes height and
+    width; ``dynamo`` keeps them symbolic (UNet: fully dynamic) but took over 20 minutes for CS-UNet on
+    a CPU. Either way the probes in `export_onnx` decide what is dynamic."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # tracer and deprecation warnings; the probe is the real check
+        if exporter == "dynamo":
+            from torch.export import Dim
+
+            shapes = ({i: Dim.AUTO for i in dynamic_dims},) if dynamic_dims else None
+            program = torch.onnx.export(
+                net,
+                (example,),
+                input_names=["image"],
+                output_names=["logits"],
+                dynamic_shapes=shapes,
+                dynamo=True,
+            )
+            program.save(str(path), external_data=False)
+            return
+        axes = {"image": dynamic_dims, "logits": dynamic_dims} if dynamic_dims else None
         torch.onnx.export(
             net,
             (example,),
@@ -76,7 +94,9 @@ def _add_metadata(path: Path, meta: SegmenterMeta, input_shape: list) -> None:
     onnx.save(model, str(path))
 
 
-def export_onnx(ckpt: Path, output: Path, size: int = 512, dynamic: bool = True) -> dict:
+def export_onnx(
+    ckpt: Path, output: Path, size: int = 512, dynamic: bool = True, exporter: str = "torchscript"
+) -> dict:
     """Export a checkpoint's network, as dynamic as it proves to be: batch, height and width; else batch
     only (height and width fixed at ``size``); else all fixed. Each dynamic variant must match PyTorch
     on a probe of another shape (odd sizes, batch 2). Returns path, input_shape and max_abs_diff."""
@@ -91,14 +111,14 @@ def export_onnx(ckpt: Path, output: Path, size: int = 512, dynamic: bool = True)
     chosen: dict[int, str] = {}
     for dims, probe in tiers if dynamic else []:
         try:
-            _export(net, example, output, dims)
+            _export(net, example, output, dims, exporter)
             if onnx_max_abs_diff(net, output, probe) < PARITY_TOLERANCE:
                 chosen = dims
                 break
         except Exception:  # exporter and onnxruntime raise many kinds for a graph that is not dynamic
             continue
     if not chosen:
-        _export(net, example, output, {})
+        _export(net, example, output, {}, exporter)
     input_shape = [chosen.get(i, n) for i, n in enumerate(example.shape)]
     _add_metadata(output, meta, input_shape)
     diff = onnx_max_abs_diff(net, output, example)
@@ -110,6 +130,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--ckpt", required=True, type=Path, help="segmentation checkpoint written by `fit`")
     parser.add_argument("--format", choices=["onnx"], default="onnx", help="export format")
     parser.add_argument("--output", type=Path, help="output file (default: the checkpoint path with .onnx)")
+    parser.add_argument(
+        "--exporter",
+        choices=EXPORTERS,
+        default="torchscript",
+        help="dynamo: slower, more often fully dynamic",
+    )
     parser.add_argument("--size", type=int, default=512, help="example size; the fixed size if not dynamic")
     parser.add_argument(
         "--static", action="store_true", help="export at the fixed --size even if dynamic works"
@@ -121,7 +147,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     output = args.output or args.ckpt.with_suffix(".onnx")
     try:
-        info = export_onnx(args.ckpt, output, size=args.size, dynamic=not args.static)
+        info = export_onnx(args.ckpt, output, args.size, not args.static, args.exporter)
     except (ValueError, FileNotFoundError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2

@@ -28,11 +28,23 @@ def assert_onnx_parity(ckpt, onnx_path, shapes) -> None:
         assert np.abs(got - expected).max() < 1e-4, shape
 
 
-def test_export_dynamic_onnx_with_metadata(tmp_path, brightness_ckpt, capsys):  # noqa: F811
+@pytest.mark.parametrize("exporter", ["torchscript", pytest.param("dynamo", marks=pytest.mark.slow)])
+def test_export_dynamic_onnx_with_metadata(tmp_path, brightness_ckpt, capsys, exporter):  # noqa: F811
     out = tmp_path / "net.onnx"
     assert (
         export_cmd.main(
-            ["--ckpt", str(brightness_ckpt), "--format", "onnx", "--output", str(out), "--size", "64"]
+            [
+                "--ckpt",
+                str(brightness_ckpt),
+                "--format",
+                "onnx",
+                "--output",
+                str(out),
+                "--size",
+                "64",
+                "--exporter",
+                exporter,
+            ]
         )
         == 0
     )
@@ -76,7 +88,8 @@ REAL_NETS = {
 }
 
 
-@pytest.mark.parametrize("name", ["unet", pytest.param("cs_unet", marks=pytest.mark.slow)])  # cs_unet: ~20 s
+@pytest.mark.slow  # 5-30 s each on a shared 2-core machine
+@pytest.mark.parametrize("name", sorted(REAL_NETS))
 def test_real_network_onnx_parity(tmp_path, name, capsys):
     torch.manual_seed(0)
     kwargs = REAL_NETS[name]
