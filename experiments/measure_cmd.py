@@ -96,14 +96,17 @@ def write_measurements(result: dict, out_dir: Path, stem: str, pixel: PixelSize 
 
 
 def _summary_row(stem: str, summary: dict) -> dict:
+    units = ["px"] + ([summary["pixel_size"]["unit"]] if summary["pixel_size"] else [])
     row: dict = {"image": stem}
     row.update({f"fraction_{k}": round(v, 6) for k, v in summary["area_fraction"].items()})
     for name, entry in summary["particles"].items():
         row[f"count_{name}"] = entry["count"]
-        row[f"mean_diameter_px_{name}"] = round(entry["equivalent_diameter_px"]["mean"], 4)
+        for unit in units:
+            row[f"mean_diameter_{unit}_{name}"] = round(entry[f"equivalent_diameter_{unit}"]["mean"], 4)
     for name, entry in summary["layers"].items():
-        row[f"mean_thickness_px_{name}"] = round(entry["thickness_px"]["mean"], 4)
-        row[f"std_thickness_px_{name}"] = round(entry["thickness_px"]["std"], 4)
+        for unit in units:
+            row[f"mean_thickness_{unit}_{name}"] = round(entry[f"thickness_{unit}"]["mean"], 4)
+            row[f"std_thickness_{unit}_{name}"] = round(entry[f"thickness_{unit}"]["std"], 4)
     return row
 
 
