@@ -24,7 +24,12 @@ TOOLS: dict[str, str] = {
     "data": "experiments.data_cmd",
     "models": "experiments.models_cmd",
     "bench": "experiments.bench",
+    "predict-images": "experiments.predict_cmd",
+    "measure": "experiments.measure_cmd",
+    "export": "experiments.export_cmd",
 }
+#: `predict` with one of these options segments image files (predict_cmd); with --config it is LightningCLI's
+PREDICT_IMAGES_FLAGS = {"--ckpt", "--input"}
 
 CONFIGS = Path(__file__).parent / "configs"
 SUBCOMMANDS = ("fit", "validate", "test", "predict")
@@ -183,6 +188,8 @@ def _finish_wandb() -> None:
 
 def main(argv: list[str] | None = None) -> None:
     argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["predict"] and PREDICT_IMAGES_FLAGS & {a.split("=")[0] for a in argv}:
+        argv[0] = "predict-images"
     if argv and argv[0] in TOOLS:
         module = importlib.import_module(TOOLS[argv[0]])
         sys.exit(module.main(argv[1:]) or 0)
