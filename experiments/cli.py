@@ -12,6 +12,11 @@ import sys
 #: subcommand -> module providing ``main(argv: list[str]) -> int | None``
 TOOLS: dict[str, str] = {
     "data": "experiments.data_cmd",
+    "run": "experiments.run",
+    "sweep": "experiments.sweep",
+    "table": "experiments.tables",
+    "figure": "experiments.figures",
+    "reproduce-mini": "experiments.reproduce_mini",
 }
 
 
