@@ -39,7 +39,7 @@ def _slug(value: object) -> str:
     text = str(value)
     if "/" in text or text.endswith((".ckpt", ".pth", ".pt", ".tar")):
         text = Path(text).name.split(".")[0]
-    return re.sub(r"[^A-Za-z0-9.+-]", "-", text)
+    return re.sub(r"[^A-Za-z0-9._+-]", "-", text)
 
 
 def resolve(params: dict) -> dict:
