@@ -28,7 +28,9 @@ class SegmenterMeta:
     net_kwargs: dict = field(default_factory=dict)
 
 
-def load_segmenter(path: str | Path, map_location: str | torch.device = "cpu") -> tuple[nn.Module, SegmenterMeta]:
+def load_segmenter(
+    path: str | Path, map_location: str | torch.device = "cpu"
+) -> tuple[nn.Module, SegmenterMeta]:
     """Load a segmentation checkpoint written by `python -m experiments fit` into an eval-mode network."""
     from lightning_modules.nets import NETS
 

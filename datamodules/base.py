@@ -1,0 +1,169 @@
+"""SegmentationDataModule: the loaders and attributes every segmentation data set shares.
+
+A subclass says how to read one split (:meth:`load_split` → decoded ``(name, image, mask)`` triples);
+this class caches the decoded split in memory (the benchmark sets are tiny, so an epoch costs only
+augmentation), applies the train/eval presets and builds the loaders with the batch dicts of
+``docs/design.md``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import lightning as L
+import numpy as np
+import torch
+from torch.utils.data import DataLoader, Dataset
+
+from datamodules.transforms import (
+    IMAGENET_MEAN,
+    IMAGENET_STD,
+    Preset,
+    eval_transform,
+    rescale,
+    train_transform,
+)
+
+PALETTE = ((0, 0, 0), (0, 0, 255), (255, 0, 0), (0, 255, 0), (255, 255, 0), (255, 0, 255), (0, 255, 255))
+
+
+@dataclass(frozen=True)
+class Sample:
+    """One decoded pair: ``image`` uint8 (H, W, 3), ``mask`` uint8 (H, W) class indices."""
+
+    name: str
+    image: np.ndarray
+    mask: np.ndarray
+
+
+class SegmentationDataset(Dataset):
+    """In-memory samples through an albumentations pipeline; ``repeats`` lengthens tiny training sets."""
+
+    def __init__(self, samples: Sequence[Sample], transform, repeats: int = 1) -> None:
+        self.samples, self.transform, self.repeats = list(samples), transform, max(1, repeats)
+
+    def __len__(self) -> int:
+        return len(self.samples) * self.repeats
+
+    def __getitem__(self, index: int) -> dict:
+        sample = self.samples[index % len(self.samples)]
+        out = self.transform(image=sample.image, mask=sample.mask)
+        return {
+            "image": out["image"].float(),
+            "mask": torch.as_tensor(out["mask"]).long(),
+            "name": sample.name,
+        }
+
+
+class SegmentationDataModule(L.LightningDataModule):
+    """Base of every segmentation DataModule (NASA sets, folders, synthetic).
+
+    Args:
+        batch_size: training batch size.
+        eval_batch_size: validation/test batch size; 1 suits whole images of differing sizes.
+        num_workers, persistent_workers, pin_memory: passed to every DataLoader.
+        scale: resize factor applied once to every split (e.g. 0.5 for fast CPU runs).
+        crop_size: random square training crop (after ``scale``); ``None`` trains on whole images.
+        train_repeats: how many times the training split is repeated per epoch (one-shot sets).
+        augment: training preset, ``super`` / ``ebc`` (NASA's protocols) or ``basic``.
+    """
+
+    dataset_name: str = "segmentation"
+
+    def __init__(
+        self,
+        class_names: Sequence[str],
+        class_colors: Sequence[Sequence[int]] | None = None,
+        batch_size: int = 4,
+        eval_batch_size: int = 1,
+        num_workers: int = 0,
+        persistent_workers: bool = False,
+        pin_memory: bool = False,
+        scale: float = 1.0,
+        crop_size: int | None = None,
+        train_repeats: int = 1,
+        augment: Preset = "basic",
+    ) -> None:
+        super().__init__()
+        if scale <= 0:
+            raise ValueError(f"scale must be > 0, got {scale}")
+        self.class_names = list(class_names)
+        self.num_classes = len(self.class_names)
+        colors = class_colors or [PALETTE[i % len(PALETTE)] for i in range(self.num_classes)]
+        self.class_colors = [tuple(int(c) for c in color) for color in colors]
+        self.mean, self.std = IMAGENET_MEAN, IMAGENET_STD
+        self.batch_size, self.eval_batch_size = batch_size, eval_batch_size
+        self.num_workers, self.pin_memory = num_workers, pin_memory
+        self.persistent_workers = persistent_workers and num_workers > 0
+        self.scale, self.crop_size, self.train_repeats, self.augment = (
+            scale,
+            crop_size,
+            train_repeats,
+            augment,
+        )
+        self.test_set_names = ["test"]
+        self._cache: dict[str, list[Sample]] = {}
+
+    # -- what a subclass provides -------------------------------------------------------------
+    def load_split(self, split: str) -> list[Sample]:
+        """Decoded samples of ``split`` (``train``, ``val``, ``test`` or a name in ``test_set_names``)."""
+        raise NotImplementedError
+
+    # -- shared machinery ---------------------------------------------------------------------
+    def samples(self, split: str) -> list[Sample]:
+        """The split's samples, decoded and rescaled once, then kept in memory."""
+        if split not in self._cache:
+            scaled = []
+            for s in self.load_split(split):
+                image, mask = rescale(s.image, s.mask, self.scale)
+                scaled.append(Sample(s.name, image, mask))
+            self._cache[split] = scaled
+        return self._cache[split]
+
+    def train_transform(self):
+        return train_transform(self.augment, self.crop_size, self.mean, self.std)
+
+    def eval_transform(self):
+        return eval_transform(self.mean, self.std)
+
+    def dataset(self, split: str) -> SegmentationDataset:
+        """The dataset a loader of ``split`` reads (training augmentation only for ``train``)."""
+        if split == "train":
+            return SegmentationDataset(self.samples(split), self.train_transform(), self.train_repeats)
+        return SegmentationDataset(self.samples(split), self.eval_transform())
+
+    def setup(self, stage: str | None = None) -> None:
+        """Decode (and cache) the splits the stage needs, so bad files fail before training starts."""
+        splits = {
+            "fit": ["train", "val"],
+            "validate": ["val"],
+            "test": self.test_set_names,
+            "predict": ["test"],
+        }
+        for split in splits.get(stage or "", ["train", "val", *self.test_set_names]):
+            self.samples(split)
+
+    def _loader(self, split: str, batch_size: int, shuffle: bool) -> DataLoader:
+        return DataLoader(
+            self.dataset(split),
+            batch_size=batch_size,
+            shuffle=shuffle,
+            drop_last=False,
+            num_workers=self.num_workers,
+            persistent_workers=self.persistent_workers,
+            pin_memory=self.pin_memory,
+        )
+
+    def train_dataloader(self) -> DataLoader:
+        return self._loader("train", self.batch_size, shuffle=True)
+
+    def val_dataloader(self) -> DataLoader:
+        return self._loader("val", self.eval_batch_size, shuffle=False)
+
+    def test_dataloader(self) -> DataLoader | list[DataLoader]:
+        loaders = [self._loader(name, self.eval_batch_size, shuffle=False) for name in self.test_set_names]
+        return loaders if len(loaders) > 1 else loaders[0]
+
+    def predict_dataloader(self) -> DataLoader:
+        return self._loader("test", self.eval_batch_size, shuffle=False)

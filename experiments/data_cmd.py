@@ -1,0 +1,102 @@
+"""`python -m experiments data download|check`: get the NASA benchmark and look at what is on disk.
+
+python -m experiments data download [--dataset NAME|all] [--root DIR] [--from FILE_OR_DIR_OR_URL]
+python -m experiments data check [--dataset NAME|all] [--root DIR] [--keep-crack]
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import numpy as np
+from rich.console import Console
+from rich.table import Table
+
+from datamodules.download import EXPECTED, SETS, count_files, fetch, set_name, verify
+from datamodules.io import DataError, list_images, read_mask
+from datamodules.nasa import NASA_SETS, default_root
+
+
+def _names(dataset: str) -> list[str]:
+    return list(SETS) if dataset.lower() == "all" else [set_name(dataset)]
+
+
+def class_fractions(
+    name: str, root: Path, keep_crack: bool = False
+) -> tuple[list[str], dict[str, np.ndarray]]:
+    """Class names and ``split -> pixel fraction per class`` over every mask file of each split."""
+    cls = NASA_SETS[name.lower()]
+    dm = cls(root=str(root), keep_crack=keep_crack) if name.startswith("EBC") else cls(root=str(root))
+    fractions = {}
+    for split in EXPECTED[name]:
+        folder = root / name / f"{split}_annot"
+        counts = np.zeros(dm.num_classes, np.int64)
+        for path in list_images(folder) if folder.is_dir() else []:
+            counts += np.bincount(dm.decode(read_mask(path), path).ravel(), minlength=dm.num_classes)
+        fractions[split] = counts / max(1, counts.sum())
+    return dm.class_names, fractions
+
+
+def check(names: list[str], root: Path, keep_crack: bool, console: Console) -> int:
+    """Print per-split counts and class fractions; return 1 when a set is missing or incomplete."""
+    status = 0
+    for name in names:
+        set_dir = root / name
+        if not set_dir.is_dir():
+            console.print(
+                f"[red]{set_dir}: missing[/red]; run `python -m experiments data download --dataset {name.lower()}`"
+            )
+            status = 1
+            continue
+        classes, fractions = class_fractions(name, root, keep_crack)
+        counts = count_files(set_dir)
+        table = Table(title=f"{name} ({set_dir})")
+        for column in ["split", "images", "masks", *classes]:
+            table.add_column(column, justify="left" if column == "split" else "right")
+        for split, (images, masks) in counts.items():
+            label = "different_test (test_ood)" if split == "different_test" else split
+            table.add_row(label, str(images), str(masks), *(f"{f:.3f}" for f in fractions[split]))
+        console.print(table)
+        for problem in verify(set_dir):
+            console.print(f"[yellow]warning[/yellow]: {problem}")
+            status = 1
+        for split, (images, masks) in counts.items():
+            if images < masks:
+                console.print(
+                    f"note: {name}/{split} lacks {masks - images} image(s) that have masks; loaders skip those"
+                )
+    return status
+
+
+def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog="python -m experiments data", description=__doc__.split("\n")[0])
+    sub = parser.add_subparsers(dest="action", required=True)
+    for action in ("download", "check"):
+        p = sub.add_parser(action)
+        p.add_argument("--dataset", default="all", help="super1..super4, ebc1..ebc3 or all (default)")
+        p.add_argument(
+            "--root",
+            type=Path,
+            default=None,
+            help="folder holding the sets (default $MICROSEG_DATA or data/)",
+        )
+        if action == "download":
+            p.add_argument(
+                "--from", dest="source", default=None, help="tarball, folder or URL (default: GitHub archive)"
+            )
+        else:
+            p.add_argument("--keep-crack", action="store_true", help="EBC: count crack as its own class")
+    args = parser.parse_args(argv)
+    root = args.root or default_root()
+    console = Console()
+    try:
+        names = _names(args.dataset)
+        if args.action == "download":
+            for name, what in fetch(names, root, args.source).items():
+                console.print(f"{name}: {what} in {root / name}")
+            return 0
+        return check(names, root, args.keep_crack, console)
+    except DataError as err:
+        console.print(f"[red]error[/red]: {err}", soft_wrap=True)
+        return 2
