@@ -81,7 +81,9 @@ def best_checkpoint(directory: Path) -> Path | None:
     if preferred.is_file():
         return preferred
     found = sorted(directory.rglob("*.ckpt"), key=lambda p: p.stat().st_mtime, reverse=True)
-    ranked = [p for p in found if "best" in p.name] + [p for p in found if "best" not in p.name and p.stem != "last"]
+    ranked = [p for p in found if "best" in p.name] + [
+        p for p in found if "best" not in p.name and p.stem != "last"
+    ]
     return ranked[0] if ranked else None
 
 
@@ -113,7 +115,10 @@ def main(argv: list[str]) -> int:
         return fit.returncode
     ckpt = best_checkpoint(directory)
     if ckpt is None:
-        print(f"run {directory}: fit saved no checkpoint; cannot test (is checkpointing disabled?)", file=sys.stderr)
+        print(
+            f"run {directory}: fit saved no checkpoint; cannot test (is checkpointing disabled?)",
+            file=sys.stderr,
+        )
         return 1
     print(f"run {directory}: test {ckpt}", flush=True)
     test = subprocess.run(

@@ -36,7 +36,9 @@ def load_sweep(path: str | Path) -> dict:
     sweep = yaml.safe_load(path.read_text())
     missing = [key for key in ("command", "parameters") if key not in (sweep or {})]
     if missing:
-        raise SystemExit(f"{path}: missing {missing}; a sweep file needs `command`, `method` and `parameters`")
+        raise SystemExit(
+            f"{path}: missing {missing}; a sweep file needs `command`, `method` and `parameters`"
+        )
     if sweep.get("method", "grid") != "grid":
         raise SystemExit(f"{path}: method {sweep['method']!r}; the local runner expands grids only")
     for name, spec in sweep["parameters"].items():
@@ -48,7 +50,9 @@ def load_sweep(path: str | Path) -> dict:
 def expand(parameters: dict) -> list[dict]:
     """Every combination of the grid, as W&B's grid search enumerates it."""
     names = list(parameters)
-    choices = [parameters[n]["values"] if "values" in parameters[n] else [parameters[n]["value"]] for n in names]
+    choices = [
+        parameters[n]["values"] if "values" in parameters[n] else [parameters[n]["value"]] for n in names
+    ]
     return [dict(zip(names, combo, strict=True)) for combo in itertools.product(*choices)]
 
 
@@ -88,10 +92,14 @@ def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="python -m experiments sweep", description=__doc__.split("\n")[0])
     parser.add_argument("sweep", help="a W&B sweep YAML, e.g. experiments/sweeps/table4.yaml")
     parser.add_argument("--filter", action="append", default=[], help="key=value[,value...] (repeatable)")
-    parser.add_argument("--max-runs", type=int, default=None, help="stop after this many runs (not counting skipped)")
+    parser.add_argument(
+        "--max-runs", type=int, default=None, help="stop after this many runs (not counting skipped)"
+    )
     parser.add_argument("--dry-run", action="store_true", help="print the command lines, run nothing")
     parser.add_argument("--runs-dir", default=DEFAULT_RUNS, help="root of the run folders")
-    parser.add_argument("--extra", nargs=argparse.REMAINDER, default=[], help="arguments appended to every run")
+    parser.add_argument(
+        "--extra", nargs=argparse.REMAINDER, default=[], help="arguments appended to every run"
+    )
     args = parser.parse_args(argv)
 
     sweep = load_sweep(args.sweep)
@@ -102,7 +110,9 @@ def main(argv: list[str]) -> int:
     done = len(runs) - len(todo)
     if args.max_runs is not None:
         todo = todo[: args.max_runs]
-    print(f"{args.sweep}: {len(grid)} runs in the grid, {len(runs)} selected, {done} done, {len(todo)} to run now")
+    print(
+        f"{args.sweep}: {len(grid)} runs in the grid, {len(runs)} selected, {done} done, {len(todo)} to run now"
+    )
     if args.dry_run:
         for params in todo:
             print(shlex.join(command_line(sweep, params, extra)))
@@ -114,7 +124,9 @@ def main(argv: list[str]) -> int:
         directory.mkdir(parents=True, exist_ok=True)
         tqdm.write(f"-> {directory}")
         with open(directory / "run.log", "w") as log:
-            code = subprocess.run(command_line(sweep, params, extra), stdout=log, stderr=subprocess.STDOUT).returncode
+            code = subprocess.run(
+                command_line(sweep, params, extra), stdout=log, stderr=subprocess.STDOUT
+            ).returncode
         if code:
             failures.append((directory, code))
     for directory, code in failures:

@@ -23,7 +23,9 @@ from experiments.run import AXES, resolve, run_dir
 from experiments.sweep import expand, load_sweep, parse_filters, select
 
 PAPER = Path(__file__).parent / "paper"
-DATASET_NAMES = {f"super{i}": f"Super-{i}" for i in range(1, 5)} | {f"ebc{i}": f"EBC-{i}" for i in range(1, 4)}
+DATASET_NAMES = {f"super{i}": f"Super-{i}" for i in range(1, 5)} | {
+    f"ebc{i}": f"EBC-{i}" for i in range(1, 4)
+}
 DASH = "–"
 MAX_LISTED = 30
 
@@ -112,7 +114,9 @@ def aggregate(layout: Layout, records: list[dict]) -> dict[tuple, dict[tuple, di
             "setup": " ".join(f"{a}={v}" for a, v in zip(setup_axes, setup, strict=True) if v != DASH),
         }
         if layout.reduce == "mean" and col in table[row]:
-            raise ValueError(f"{layout.sweep}: row {row} column {col} mixes set-ups; add an axis to the layout")
+            raise ValueError(
+                f"{layout.sweep}: row {row} column {col} mixes set-ups; add an axis to the layout"
+            )
         if col not in table[row] or cell["mean"] > table[row][col]["mean"]:
             table[row][col] = cell
     return table
@@ -122,7 +126,9 @@ def _order(keys: list[tuple]) -> list[tuple]:
     return list(dict.fromkeys(keys))
 
 
-def render(layout: Layout, records: list[dict], grid: list[dict], paper: dict | None = None) -> tuple[str, list[dict]]:
+def render(
+    layout: Layout, records: list[dict], grid: list[dict], paper: dict | None = None
+) -> tuple[str, list[dict]]:
     """(Markdown table, CSV rows) in the grid's order of rows and columns."""
     points = [resolve(p) for p in grid]
     rows = _order([_key(p, layout.rows) for p in points])
@@ -140,13 +146,19 @@ def render(layout: Layout, records: list[dict], grid: list[dict], paper: dict | 
             cell = present.get(col)
             text = DASH
             if cell is not None:
-                text = f"{cell['mean']:.2f}" + (f" ± {cell['std']:.2f}" if cell["std"] is not None and layout.reduce == "mean" else "")
+                text = f"{cell['mean']:.2f}" + (
+                    f" ± {cell['std']:.2f}" if cell["std"] is not None and layout.reduce == "mean" else ""
+                )
                 text = f"**{text}**" if cell["mean"] == best and len(present) > 1 else text
-                csv_rows.append({**dict(zip(layout.rows, row, strict=True)), "column": " / ".join(col), **cell})
+                csv_rows.append(
+                    {**dict(zip(layout.rows, row, strict=True)), "column": " / ".join(col), **cell}
+                )
             shown.append(text)
         published = (paper or {}).get(row[0], {})
         label = [DATASET_NAMES.get(row[0], row[0]), *row[1:]]
-        lines.append("| " + " | ".join([*label, *shown, *(published.get(c, DASH) for c in paper_cols)]) + " |")
+        lines.append(
+            "| " + " | ".join([*label, *shown, *(published.get(c, DASH) for c in paper_cols)]) + " |"
+        )
     return "\n".join([f"**{layout.title}**", "", *lines]), csv_rows
 
 
@@ -155,7 +167,9 @@ def main(argv: list[str]) -> int:
     parser.add_argument("table", choices=sorted(TABLES), help="which of the paper's tables")
     parser.add_argument("--runs", default="outputs", help="runs folder, or wandb:ENTITY/PROJECT")
     parser.add_argument("--split", default="test", help="test set to report (test, test_ood)")
-    parser.add_argument("--filter", action="append", default=[], help="restrict the grid: key=value[,value...]")
+    parser.add_argument(
+        "--filter", action="append", default=[], help="restrict the grid: key=value[,value...]"
+    )
     parser.add_argument("--output-dir", default=None, help="where tableN.md/.csv go (default <runs>/tables)")
     args = parser.parse_args(argv)
 
