@@ -10,13 +10,15 @@ axes at once (for grids whose models differ in their axes, like Table 4). Anythi
 to both `fit` and `test` (e.g. `--trainer.max_epochs=3`). The two stages run as separate `python -m experiments fit|test`
 processes so that each is exactly the documented command line; they share one W&B run id
 (`WANDB_RUN_ID`, resumed by the test stage), so a sweep shows one run with training and test metrics.
+The run folder is the CLI's own (`$MICROSEG_OUTPUTS/<dataset>/<run name>`, set from `--runs_dir`).
+A `weights` value `cnn+swin` (e.g. `imagenet-micronet+microlite`) pretrains CS-UNet's two encoders
+from two sources.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
-import re
 import subprocess
 import sys
 from pathlib import Path
@@ -29,17 +31,15 @@ AXIS_ARGS = {
     "seed": "--seed_everything",
 }
 AXES = ("dataset", "model", *AXIS_ARGS)
-DEFAULT_RUNS = os.environ.get("MICROSEG_RUNS", "outputs")
+DEFAULT_RUNS = os.environ.get("MICROSEG_OUTPUTS", "outputs")
 
 
-def _slug(value: object) -> str:
-    """A folder-safe token for an axis value (a weights path becomes its file stem)."""
-    if value is None or value == "":
-        return "none"
-    text = str(value)
-    if "/" in text or text.endswith((".ckpt", ".pth", ".pt", ".tar")):
-        text = Path(text).name.split(".")[0]
-    return re.sub(r"[^A-Za-z0-9._+-]", "-", text)
+def weights_arg(value: str) -> str:
+    """`cnn+swin` (e.g. `imagenet-micronet+microlite`) -> the per-part mapping `load_weights` takes."""
+    if "+" not in value:
+        return value
+    cnn, swin = value.split("+", 1)
+    return f"{{cnn: {cnn}, swin: {swin}}}"
 
 
 def resolve(params: dict) -> dict:
@@ -57,22 +57,29 @@ def resolve(params: dict) -> dict:
 
 
 def run_dir(params: dict, runs_dir: str | Path = DEFAULT_RUNS) -> Path:
-    """`<runs>/<dataset>/<model>_<encoder>_<weights>_<depth>_s<seed>` (docs/design.md, "Runs")."""
+    """`<runs>/<dataset>/<model>_<encoder>_<weights>_<depth>_s<seed>`, axes the model lacks left out.
+
+    The same name `experiments.cli.run_name` gives the folder `fit` writes into (docs/design.md, "Runs").
+    """
     params = resolve(params)
-    axes = ("model", "encoder", "weights", "swin_depth")
-    name = "_".join(_slug(params.get(axis)) for axis in axes)
-    return Path(runs_dir) / _slug(params.get("dataset")) / f"{name}_s{params.get('seed', 0)}"
+    weights = params.get("weights")
+    if weights and ("/" in str(weights) or str(weights).endswith((".ckpt", ".pth", ".pt", ".tar"))):
+        weights = Path(str(weights)).stem  # a weights file: its name, not its path
+    parts = [params.get("model"), params.get("encoder"), weights, params.get("swin_depth")]
+    name = "_".join(str(p) for p in parts if p not in (None, "")) + f"_s{params.get('seed') or 0}"
+    return Path(runs_dir) / str(params.get("dataset")) / name
 
 
-def cli_args(params: dict, directory: Path) -> list[str]:
+def cli_args(params: dict) -> list[str]:
     """LightningCLI arguments shared by the `fit` and `test` stages of one run."""
     if not params.get("dataset") or not params.get("model"):
         raise SystemExit("run: --dataset and --model are required (e.g. --dataset=super1 --model=unet)")
     args = ["--config", f"{params['dataset']}.yaml", "--config", f"models/{params['model']}.yaml"]
     for axis, option in AXIS_ARGS.items():
         if params.get(axis) not in (None, ""):
-            args.append(f"{option}={params[axis]}")
-    return [*args, f"--trainer.default_root_dir={directory}"]
+            value = weights_arg(str(params[axis])) if axis == "weights" else params[axis]
+            args.append(f"{option}={value}")
+    return args
 
 
 def best_checkpoint(directory: Path) -> Path | None:
@@ -100,9 +107,8 @@ def parse(argv: list[str]) -> tuple[dict, Path, list[str]]:
 
 def main(argv: list[str]) -> int:
     params, directory, extra = parse(argv)
-    directory.mkdir(parents=True, exist_ok=True)
-    shared = cli_args(params, directory)
-    env = dict(os.environ)
+    shared = cli_args(params)
+    env = {**os.environ, "MICROSEG_OUTPUTS": str(directory.parents[1])}
     if "WANDB_RUN_ID" not in env:
         import wandb.util
 
@@ -113,6 +119,12 @@ def main(argv: list[str]) -> int:
     if fit.returncode:
         print(f"run {directory}: fit failed (exit {fit.returncode})", file=sys.stderr)
         return fit.returncode
+    if not directory.is_dir():
+        print(
+            f"run {directory}: fit wrote its run folder elsewhere (see experiments.cli.run_name)",
+            file=sys.stderr,
+        )
+        return 1
     ckpt = best_checkpoint(directory)
     if ckpt is None:
         print(

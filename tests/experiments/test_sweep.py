@@ -60,11 +60,13 @@ def test_run_folder_and_cli_arguments(tmp_path):
     params = resolve(
         {"dataset": "super4", "setup": "model=cs_unet,encoder=resnet50,weights=microlite", "seed": 2}
     )
-    assert run_dir(params, tmp_path) == tmp_path / "super4" / "cs_unet_resnet50_microlite_none_s2"
-    args = cli_args({**params, "swin_depth": "intermediate"}, tmp_path / "r")
+    assert run_dir(params, tmp_path) == tmp_path / "super4" / "cs_unet_resnet50_microlite_s2"
+    swin = {"dataset": "ebc3", "model": "swin_unet", "weights": "/w/my.ckpt", "swin_depth": "original"}
+    assert run_dir(swin, tmp_path) == tmp_path / "ebc3" / "swin_unet_my_original_s0"
+    args = cli_args({**params, "swin_depth": "intermediate", "weights": "imagenet-micronet+microlite"})
     assert args[:4] == ["--config", "super4.yaml", "--config", "models/cs_unet.yaml"]
-    assert "--model.init_args.weights=microlite" in args and "--seed_everything=2" in args
-    assert f"--trainer.default_root_dir={tmp_path / 'r'}" in args
+    assert "--model.init_args.weights={cnn: imagenet-micronet, swin: microlite}" in args
+    assert "--model.init_args.depth=intermediate" in args and "--seed_everything=2" in args
     with pytest.raises(SystemExit, match="also has"):
         resolve({"model": "unet", "setup": "model=cs_unet"})
 
@@ -105,4 +107,4 @@ def test_failures_are_listed_and_exit_nonzero(tmp_path, capsys):
     path.write_text(yaml.safe_dump(spec, sort_keys=False))
     assert sweep.main([str(path), "--runs-dir", str(tmp_path / "out"), "--max-runs", "1"]) == 1
     err = capsys.readouterr().err
-    assert "FAILED (exit 3)" in err and "unet_resnet18_none_none_s0" in err
+    assert "FAILED (exit 3)" in err and "unet_resnet18_none_s0" in err

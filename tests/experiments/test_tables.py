@@ -46,7 +46,7 @@ def test_table4_best_per_model_bold_and_paper_numbers(tmp_path, capsys):
     row = next(line for line in lines if line.startswith("| Super-1"))
     assert row == "| Super-1 | 92.00 | – | – | – | – | **95.00** | 96.43 |"
     assert "Missing runs (17 of 20" in out
-    assert str(tmp_path / "super1" / "swin_unet_none_microlite_original_s0") in out
+    assert str(tmp_path / "super1" / "swin_unet_microlite_original_s0") in out
     with (tmp_path / "tables" / "table4.csv").open() as f:
         rows = list(csv.DictReader(f))
     assert {r["column"]: round(float(r["mean"]), 2) for r in rows} == {"unet": 92.0, "cs_unet": 95.0}
