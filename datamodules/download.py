@@ -74,7 +74,10 @@ def verify(set_dir: Path) -> list[str]:
 
 
 def download(url: str, dest: Path, timeout: float = TIMEOUT_S) -> Path:
-    """Fetch ``url`` to ``dest`` with a progress bar; offline, fail fast with a message naming --from."""
+    """Fetch ``url`` to ``dest`` with a progress bar; offline, fail fast with a message naming --from.
+
+    The file appears under its name only once complete, so a cached archive is always whole.
+    """
     tmp = dest.with_name(dest.name + ".part")
     dest.parent.mkdir(parents=True, exist_ok=True)
     try:
@@ -157,8 +160,9 @@ def fetch(names: list[str], root: str | Path, source: str | None = None) -> dict
     staging.mkdir(parents=True)
     try:
         source = source or DEFAULT_URL
-        if source.startswith(("http://", "https://")):
-            archive = download(source, root / ".cache" / (PurePosixPath(source).name or "archive.tar.gz"))
+        if "://" in source:
+            cached = root / ".cache" / (PurePosixPath(source).name or "archive.tar.gz")
+            archive = cached if cached.is_file() else download(source, cached)
             _stage_from_tar(archive, todo, staging)
         elif Path(source).is_dir():
             sets_dir = _find_sets_dir(Path(source))

@@ -1,13 +1,23 @@
 """Command-line entry point.
 
-`fit`, `validate`, `test` and `predict` (with a config) go to LightningCLI; the suite's own tools
+`fit`, `validate`, `test` and `predict` go to LightningCLI (`MicrosegCLI`); the suite's own tools
 (`data`, `models`, `sweep`, `table`, ...) are one module each with a `main(argv)` function.
 """
 
 from __future__ import annotations
 
 import importlib
+import json
+import os
 import sys
+from pathlib import Path
+from typing import Any
+
+import lightning as L
+import torch
+from lightning.pytorch.callbacks import ModelCheckpoint
+from lightning.pytorch.cli import LightningCLI, SaveConfigCallback
+from lightning.pytorch.loggers import WandbLogger
 
 #: subcommand -> module providing ``main(argv: list[str]) -> int | None``
 TOOLS: dict[str, str] = {
@@ -19,10 +29,155 @@ TOOLS: dict[str, str] = {
     "reproduce-mini": "experiments.reproduce_mini",
 }
 
+CONFIGS = Path(__file__).parent / "configs"
+SUBCOMMANDS = ("fit", "validate", "test", "predict")
+#: data attributes (known after the datamodule's __init__) that every model receives
+LINKED = ("num_classes", "class_names", "class_colors", "mean", "std")
+
+
+def resolve_config_names(args: list[str]) -> list[str]:
+    """``--config super4.yaml`` -> ``experiments/configs/super4.yaml`` when the name is not a file here."""
+    out = []
+    for i, arg in enumerate(args):
+        flag, sep, value = arg.partition("=")
+        if sep and flag in ("--config", "-c"):
+            arg = f"{flag}={_config_path(value)}"
+        elif i > 0 and args[i - 1] in ("--config", "-c"):
+            arg = _config_path(arg)
+        out.append(arg)
+    return out
+
+
+def _config_path(name: str) -> str:
+    if Path(name).exists() or not (CONFIGS / name).is_file():
+        return name
+    return str(CONFIGS / name)
+
+
+def run_name(model: L.LightningModule, seed: int | None) -> str:
+    """``<model>_<encoder>_<weights>_<depth>_s<seed>``, leaving out the axes the model does not have."""
+    hp = model.hparams
+    kwargs = hp.get("net_kwargs") or {}
+    depth = kwargs.get("depth")
+    depth = "-".join(map(str, depth)) if isinstance(depth, list | tuple) else depth
+    parts = [
+        hp.get("net", type(model).__name__.lower()),
+        kwargs.get("encoder_name"),
+        hp.get("weights"),
+        depth,
+    ]
+    weights = parts[2]
+    if weights and (os.sep in weights or weights.endswith((".ckpt", ".pth", ".pt", ".tar"))):
+        parts[2] = Path(weights).stem  # a weights file: its name, not its path
+    return "_".join(str(p) for p in parts if p) + f"_s{seed}"
+
+
+class LogConfig(SaveConfigCallback):
+    """config.yaml in the run folder (LightningCLI's default), and the whole config in W&B's run config."""
+
+    def save_config(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
+        for logger in trainer.loggers:
+            if isinstance(logger, WandbLogger):
+                config = json.loads(self.parser.dump(self.config, skip_none=False, format="json"))
+                logger.log_hyperparams({"config": config})
+
+
+class MicrosegCLI(LightningCLI):
+    """LightningCLI with the suite's defaults file, data->model links and one run folder per experiment.
+
+    The run folder is ``outputs/<dataset>/<run name>`` unless ``--trainer.default_root_dir`` is given;
+    checkpoints, the W&B run, config.yaml, overlays and results.json all go there.
+    """
+
+    def add_arguments_to_parser(self, parser) -> None:
+        for key in LINKED:
+            parser.link_arguments(f"data.{key}", f"model.init_args.{key}", apply_on="instantiate")
+
+    def _parse_ckpt_path(self) -> None:
+        """The model comes from the config files and the checkpoint only gives weights and state.
+
+        LightningCLI would parse the checkpoint's hyperparameters as model arguments; ours are the
+        network-rebuilding contract of docs/design.md (read by `load_segmenter`), not config arguments.
+        """
+
+    def before_instantiate_classes(self) -> None:
+        trainer = self.config[self.subcommand].trainer
+        if not trainer.sync_batchnorm and _multi_gpu(trainer.accelerator, trainer.devices):
+            trainer.sync_batchnorm = True
+
+    def instantiate_trainer(self, **kwargs: Any) -> L.Trainer:
+        config = self.config[self.subcommand]
+        if config.trainer.default_root_dir is None:
+            dataset = getattr(self.datamodule, "dataset_name", type(self.datamodule).__name__.lower())
+            seed = config.seed_everything if isinstance(config.seed_everything, int) else None
+            name = run_name(self.model, seed)
+            root = Path(os.environ.get("MICROSEG_OUTPUTS", "outputs")) / dataset / name
+            trainer = self.config_init[self.subcommand]["trainer"]
+            kwargs["default_root_dir"] = str(root)
+            kwargs["logger"] = _place_loggers(
+                trainer.get("logger"), config.trainer.logger, root, name, dataset
+            )
+            for callback in trainer.get("callbacks") or []:
+                if isinstance(callback, ModelCheckpoint) and callback.dirpath is None:
+                    callback.dirpath = str(root / "checkpoints")
+        return super().instantiate_trainer(**kwargs)
+
+
+def _multi_gpu(accelerator: Any, devices: Any) -> bool:
+    """True when the trainer will run on more than one CUDA device (then BatchNorm statistics are synced)."""
+    if str(accelerator) not in ("auto", "gpu", "cuda") or torch.cuda.device_count() < 2:
+        return False
+    if devices in ("auto", -1, "-1"):
+        return True
+    count = len(devices) if isinstance(devices, list | tuple) else len(str(devices).split(","))
+    return count > 1 or (str(devices).isdigit() and int(devices) > 1)
+
+
+def _place_loggers(logger: Any, logger_config: Any, root: Path, name: str, dataset: str) -> Any:
+    """W&B loggers left at their default folder are rebuilt from their config to write into the run folder."""
+    loggers = logger if isinstance(logger, list) else [logger]
+    configs = logger_config if isinstance(logger_config, list) else [logger_config]
+    placed = []
+    for item, config in zip(loggers, configs, strict=True):
+        if isinstance(item, WandbLogger) and item.save_dir in (None, "."):
+            given = vars(config.init_args) if hasattr(config, "init_args") else {}
+            init = {k: v for k, v in given.items() if v is not None}
+            init.update(save_dir=str(root), name=init.get("name") or name, group=init.get("group") or dataset)
+            item = WandbLogger(**init)
+        placed.append(item)
+    return placed if isinstance(logger, list) else placed[0]
+
+
+def cli_main(args: list[str] | None = None, run: bool = True) -> MicrosegCLI:
+    """Run LightningCLI on ``args`` (default: the command line); tests call this in-process."""
+    os.environ.setdefault("WANDB_MODE", "offline")  # a network must never block a run
+    import callbacks  # noqa: F401  (bare class names in configs resolve once the packages are imported)
+    import datamodules  # noqa: F401
+    import lightning_modules  # noqa: F401
+
+    if args is None:  # LightningCLI reads sys.argv itself (and warns when given both)
+        sys.argv[1:] = resolve_config_names(sys.argv[1:])
+    else:
+        args = resolve_config_names(list(args))
+    defaults = {"default_config_files": [str(CONFIGS / "defaults.yaml")]}
+    return MicrosegCLI(
+        L.LightningModule,
+        L.LightningDataModule,
+        subclass_mode_model=True,
+        subclass_mode_data=True,
+        parser_kwargs={sub: defaults for sub in SUBCOMMANDS},
+        save_config_callback=LogConfig,
+        save_config_kwargs={"overwrite": True},
+        args=args,
+        run=run,
+    )
+
 
 def main(argv: list[str] | None = None) -> None:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv and argv[0] in TOOLS:
         module = importlib.import_module(TOOLS[argv[0]])
         sys.exit(module.main(argv[1:]) or 0)
-    raise SystemExit(f"usage: python -m experiments {{{','.join(TOOLS)}}} ...")
+    if not argv or argv[0] not in (*SUBCOMMANDS, "-h", "--help"):
+        raise SystemExit(f"usage: python -m experiments {{{','.join((*SUBCOMMANDS, *TOOLS))}}} ...")
+    cli_main(None if argv == sys.argv[1:] else argv)

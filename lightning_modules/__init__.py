@@ -1,1 +1,6 @@
 """LightningModules of the suite: training logic only, networks live in `lightning_modules.nets`."""
+
+from lightning_modules.segmentation import SegmentationModule
+from lightning_modules.segmenters import CSUNet, SwinUnet, UNet, UNetPlusPlus
+
+__all__ = ["CSUNet", "SegmentationModule", "SwinUnet", "UNet", "UNetPlusPlus"]

@@ -1,0 +1,67 @@
+"""The two IoU definitions the suite reports, both accumulated over a whole split and DDP-safe.
+
+* ``iou`` (headline): per-class Jaccard index from one confusion matrix over the split
+  (torchmetrics ``MulticlassJaccardIndex(average=None)``), averaged over the foreground classes
+  (class 0, the matrix/background, is excluded): it answers "how well are the phases found".
+* ``nasa_iou``: NASA's pooled IoU, for comparability with their published numbers: sigmoid of every
+  logit thresholded at 0.5, compared with the one-hot truth, intersection and union summed over all
+  pixels *and* all channels including the matrix.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torchmetrics import Metric, MetricCollection
+from torchmetrics.classification import MulticlassJaccardIndex
+
+
+class NasaIoU(Metric):
+    """Pooled IoU of thresholded sigmoid outputs against one-hot truth (sum states: exact under DDP)."""
+
+    full_state_update = False
+    higher_is_better = True
+
+    def __init__(self, threshold: float = 0.5, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.threshold = threshold
+        self.add_state("intersection", default=torch.tensor(0, dtype=torch.long), dist_reduce_fx="sum")
+        self.add_state("union", default=torch.tensor(0, dtype=torch.long), dist_reduce_fx="sum")
+
+    def update(self, logits: torch.Tensor, mask: torch.Tensor) -> None:
+        pred = logits.sigmoid() > self.threshold
+        truth = F.one_hot(mask, logits.shape[1]).permute(0, 3, 1, 2).bool()
+        self.intersection += (pred & truth).sum()
+        self.union += (pred | truth).sum()
+
+    def compute(self) -> torch.Tensor:
+        return self.intersection.float() / self.union.clamp_min(1).float()
+
+
+class SegmentationMetrics(MetricCollection):
+    """Per-class IoU and NASA IoU of one stage; `results` turns them into the logged key/value pairs."""
+
+    def __init__(self, class_names: list[str]) -> None:
+        super().__init__(
+            {
+                "iou_per_class": MulticlassJaccardIndex(
+                    num_classes=len(class_names), average=None, validate_args=False
+                ),
+                "nasa_iou": NasaIoU(),
+            },
+            compute_groups=False,
+        )
+        self.class_names = list(class_names)
+
+    def update(self, logits: torch.Tensor, mask: torch.Tensor) -> None:
+        self["iou_per_class"].update(logits.argmax(1), mask)
+        self["nasa_iou"].update(logits, mask)
+
+    def results(self) -> dict[str, torch.Tensor]:
+        """``{"iou", "iou_<class>" for each class, "nasa_iou"}`` over everything seen since the last reset."""
+        per_class = self["iou_per_class"].compute()
+        foreground = per_class[1:] if len(per_class) > 1 else per_class
+        out = {"iou": foreground.mean()}
+        out.update({f"iou_{name}": value for name, value in zip(self.class_names, per_class, strict=True)})
+        out["nasa_iou"] = self["nasa_iou"].compute()
+        return out

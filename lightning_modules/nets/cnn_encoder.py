@@ -1,0 +1,73 @@
+"""Any smp CNN encoder as a 4-scale pyramid at reductions 4, 8, 16, 32, and the NASA MicroNet key map.
+
+Strides are read from a dummy forward at build time, never from the encoder's name. With smp 0.6 all
+encoders of the paper (efficientnet-b2..b4, resnet18..101, resnext50_32x4d, se_resnet50..152,
+se_resnext50/101_32x4d, densenet121, mobilenet_v2, inceptionv4, vgg16_bn) give maps at /1../32 for
+inputs that divide by 32 (smp pads inceptionv4's valid convolutions and drops vgg's last pooling);
+a family that does not gets its nearest map resized to the wanted grid.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from segmentation_models_pytorch.encoders import get_encoder
+from torch import nn
+
+PYRAMID = (4, 8, 16, 32)
+_PROBE = 64
+
+
+class CNNEncoder(nn.Module):
+    """`forward(x (B,3,H,W))` -> 4 NCHW maps at `H/4, H/8, H/16, H/32` (H, W multiples of 32).
+
+    `out_channels` / `reductions` describe those 4 maps; `encoder` is the smp encoder (its state dict is
+    what NASA's MicroNet files hold).
+    """
+
+    def __init__(self, name: str = "resnet34", in_chans: int = 3) -> None:
+        super().__init__()
+        self.name = name
+        self.encoder = get_encoder(name, in_channels=in_chans, depth=5, weights=None)
+        with torch.no_grad():
+            was_training = self.encoder.training
+            self.encoder.eval()  # keep BatchNorm running stats untouched by the probe
+            shapes = [f.shape for f in self.encoder(torch.zeros(1, in_chans, _PROBE, _PROBE))]
+            self.encoder.train(was_training)
+        found = [_PROBE / s[-1] for s in shapes]
+        self.indices = [min(range(len(found)), key=lambda i, r=r: abs(found[i] - r)) for r in PYRAMID]
+        self.out_channels = [int(shapes[i][1]) for i in self.indices]
+        self.reductions = list(PYRAMID)
+        self.divisor = PYRAMID[-1]
+
+    def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
+        h, w = x.shape[-2:]
+        features = self.encoder(x)
+        out = []
+        for i, r in zip(self.indices, PYRAMID, strict=True):
+            f, size = features[i], (-(-h // r), -(-w // r))
+            if tuple(f.shape[-2:]) != size:
+                f = F.interpolate(f, size=size, mode="bilinear", align_corners=False)
+            out.append(f)
+        return out
+
+
+def micronet_checkpoint_filter(state_dict: dict, encoder: nn.Module, prefix: str = "") -> dict:
+    """Rename a NASA MicroNet/ImageNet smp-encoder state dict to `prefix + <smp encoder key>`.
+
+    NASA's `pretrained_microscopy_models` saves `model.encoder.state_dict()` (keys like `conv1.weight`,
+    `layer1.0.bn1.running_mean`), sometimes from `nn.DataParallel` (`module.` prefix). A whole smp model
+    (`encoder.` prefix) or a `CNNEncoder` (`encoder.`) is accepted too; decoder/head keys are dropped.
+    `encoder` is the smp encoder the keys must fit (used to tell its keys from a wrapper's).
+    """
+    state_dict = state_dict.get("state_dict", state_dict)
+    target = encoder.state_dict()
+    out = {}
+    for key, value in state_dict.items():
+        key = key.removeprefix("module.")
+        if key not in target and key.startswith("encoder."):
+            key = key.removeprefix("encoder.")
+        elif key.startswith(("decoder.", "segmentation_head.", "classification_head.")):
+            continue
+        out[prefix + key] = value
+    return out

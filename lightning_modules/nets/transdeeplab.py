@@ -1,0 +1,171 @@
+"""TransDeepLabv3+ (Azad et al., PRIME/MICCAI 2022): DeepLabv3+ with Swin blocks everywhere, no convolution.
+
+Layout of the official `swin_224_7_2level` config (the paper's best), with our window 8:
+- encoder: the first three Swin-T stages; the low-level map is stage 1's output (/4, 96 ch, LayerNorm),
+  the high-level map stage 3's (/16, 384 ch);
+- Swin spatial pyramid pooling (SSPP): the high-level map through one Swin stage per window size, the
+  levels concatenated, fused by "cross-contextual attention" (CBAM: channel then spatial attention,
+  residual), projected to 96 ch, ReLU, dropout;
+- Swin decoder: two (Swin stage -> 2x patch expand) steps (/16 -> /4), concatenation with the
+  low-level map (192 ch), a deeper Swin stage -> 2x expand (/2), LayerNorm, 2x expand (/1), 1x1 to
+  the classes. TransDeepLab's patch expanding keeps the channel count (Swin-Unet's halves it).
+
+SSPP windows: the official code picks the window sizes that tile the 224² model's 14x14 map, from 7
+up (7 and 14, the last one global). Nets here take any input size, so the windows are a
+hyperparameter; the default (8, 32) is that rule at the 512² training size (32x32 map). The largest
+window gets one block, as the official global level does (a shifted copy adds nothing there); at
+other sizes timm's blocks zero-pad the map to the window.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+from timm.layers.cbam import CbamModule
+from torch import nn
+
+from lightning_modules.nets.blocks import FinalPatchExpand, crop, init_linear, nhwc_to_nchw
+from lightning_modules.nets.swin import SwinEncoder, resolve_depths, swin_checkpoint_filter, swin_stage
+
+#: encoder stages TransDeepLab uses: the low level is stage 0 (/4), the high level stage 2 (/16)
+LOW, HIGH = 0, 2
+
+
+class SwinSpatialPyramidPooling(nn.Module):
+    """SSPP: `(B,h,w,C)` -> `(B,h,w,out_dim)`; one Swin stage per window size, CBAM-fused."""
+
+    def __init__(
+        self,
+        dim: int,
+        out_dim: int,
+        window_sizes: Sequence[int],
+        depth: int = 2,
+        num_heads: int = 3,
+        drop_path_rate: float = 0.1,
+        dropout: float = 0.1,
+    ) -> None:
+        super().__init__()
+        widest = max(window_sizes)
+        self.levels = nn.ModuleList(
+            [
+                swin_stage(dim, dim, 1 if ws == widest else depth, num_heads, ws, drop_path=drop_path_rate)
+                for ws in window_sizes
+            ]
+        )
+        fused = dim * len(window_sizes)
+        # the official CBAM: channel reduction 12, a 1x1 spatial-attention convolution
+        self.attention = CbamModule(fused, rd_ratio=1 / 12, spatial_kernel_size=1)
+        self.proj = nn.Linear(fused, out_dim)
+        self.act = nn.ReLU()
+        self.drop = nn.Dropout(dropout)
+        init_linear(self.proj)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        pyramid = torch.cat([level(x) for level in self.levels], dim=-1)
+        maps = nhwc_to_nchw(pyramid)
+        fused = (maps + self.attention(maps)).permute(0, 2, 3, 1)
+        return self.drop(self.act(self.proj(fused)))
+
+
+class TransDeepLabDecoder(nn.Module):
+    """SSPP output (/16) + low-level map (/4), both `(B,h,w,C)` NHWC -> logits `(B,num_classes,16h,16w)`."""
+
+    def __init__(
+        self,
+        num_classes: int,
+        dim: int,
+        steps_up: int = 2,
+        depth: int = 2,
+        last_depth: int = 6,
+        num_heads: int = 3,
+        window_size: int = 8,
+        drop_path_rate: float = 0.1,
+    ) -> None:
+        super().__init__()
+        self.up = nn.Sequential(
+            *[
+                nn.Sequential(
+                    swin_stage(dim, dim, depth, num_heads, window_size, drop_path=drop_path_rate),
+                    FinalPatchExpand(dim, 2),
+                )
+                for _ in range(steps_up)
+            ]
+        )
+        fused = 2 * dim  # after concatenation with the low-level map
+        self.last = nn.Sequential(
+            swin_stage(fused, fused, last_depth, num_heads, window_size), FinalPatchExpand(fused, 2)
+        )
+        self.norm = nn.LayerNorm(fused)
+        self.final_expand = FinalPatchExpand(fused, 2)
+        self.head = nn.Linear(fused, num_classes, bias=False)
+        for part in (self.up, self.last, self.norm, self.final_expand, self.head):
+            init_linear(part)
+
+    def forward(self, pooled: torch.Tensor, low_level: torch.Tensor) -> torch.Tensor:
+        x = torch.cat([low_level, self.up(pooled)], dim=-1)
+        x = self.final_expand(self.norm(self.last(x)))
+        return nhwc_to_nchw(self.head(x))
+
+
+class TransDeepLab(nn.Module):
+    """TransDeepLabv3+: `(B,3,H,W)` -> `(B,num_classes,H,W)` at any H, W; Swin-T encoder under `swin`.
+
+    `depth` names the Swin-T depths (`original` [2,2,6,2] / `intermediate` [2,2,2,2]); TransDeepLab
+    keeps the first three stages, so the encoder has no fourth stage to load or train.
+    """
+
+    encoder_parts = {"swin": "swin"}
+
+    def __init__(
+        self,
+        num_classes: int,
+        depth: str | Sequence[int] = "intermediate",
+        embed_dim: int = 96,
+        num_heads: Sequence[int] = (3, 6, 12, 24),
+        window_size: int = 8,
+        sspp_window_sizes: Sequence[int] = (8, 32),
+        sspp_depth: int = 2,
+        decoder_depth: int = 2,
+        decoder_last_depth: int = 6,
+        decoder_heads: int = 3,
+        drop_path_rate: float = 0.1,
+    ) -> None:
+        super().__init__()
+        stages = HIGH + 1
+        self.swin = SwinEncoder(
+            resolve_depths(depth)[:stages],
+            embed_dim,
+            tuple(num_heads)[:stages],
+            window_size,
+            drop_path_rate=drop_path_rate,
+        )
+        low_dim, high_dim = self.swin.out_channels[LOW], self.swin.out_channels[HIGH]
+        self.low_norm = nn.LayerNorm(low_dim)
+        self.sspp = SwinSpatialPyramidPooling(
+            high_dim, low_dim, sspp_window_sizes, sspp_depth, decoder_heads, drop_path_rate
+        )
+        self.decoder = TransDeepLabDecoder(
+            num_classes,
+            low_dim,
+            steps_up=HIGH - LOW,
+            depth=decoder_depth,
+            last_depth=decoder_last_depth,
+            num_heads=decoder_heads,
+            window_size=window_size,
+            drop_path_rate=drop_path_rate,
+        )
+        init_linear(self.low_norm)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        features = self.swin(x)  # the encoder pads to a multiple of 16; crop the logits back
+        logits = self.decoder(self.sspp(features[HIGH]), self.low_norm(features[LOW]))
+        return crop(logits, x.shape[-2:])
+
+
+def checkpoint_filter(state_dict: dict, net: TransDeepLab, part: str = "swin") -> dict:
+    """Swin-T weights (timm, Microsoft, our classifier or segmenters) -> `swin.*` keys of `net`.
+
+    A 4-stage checkpoint's last stage (`layers.3.*`) has no place here; it comes back as unexpected keys.
+    """
+    return swin_checkpoint_filter(state_dict, net.swin, prefix="swin.")

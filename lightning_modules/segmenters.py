@@ -1,0 +1,95 @@
+"""One thin LightningModule per segmenter: typed network hyperparameters for configs and ``--model.help``.
+
+Each wrapper only names its network and forwards the hyperparameters; all training logic is in
+`SegmentationModule` (``**kwargs``: num_classes, class names/colours, mean/std, loss weights, optimizer).
+``weights`` picks the pretraining: ``imagenet | micronet | imagenet-micronet | microlite | none | <path>``.
+A test checks that each wrapper's arguments match its network's.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from lightning_modules.segmentation import SegmentationModule
+
+
+class UNet(SegmentationModule):
+    """U-Net (smp) on a CNN encoder."""
+
+    def __init__(
+        self,
+        encoder_name: str = "resnet34",
+        decoder_channels: Sequence[int] = (256, 128, 64, 32, 16),
+        weights: str = "none",
+        **kwargs: Any,
+    ) -> None:
+        net_kwargs = {"encoder_name": encoder_name, "decoder_channels": list(decoder_channels)}
+        super().__init__("unet", net_kwargs, weights=weights, **kwargs)
+
+
+class UNetPlusPlus(SegmentationModule):
+    """U-Net++ (smp) on a CNN encoder: NASA's benchmark architecture."""
+
+    def __init__(
+        self,
+        encoder_name: str = "resnet34",
+        decoder_channels: Sequence[int] = (256, 128, 64, 32, 16),
+        weights: str = "none",
+        **kwargs: Any,
+    ) -> None:
+        net_kwargs = {"encoder_name": encoder_name, "decoder_channels": list(decoder_channels)}
+        super().__init__("unetplusplus", net_kwargs, weights=weights, **kwargs)
+
+
+class SwinUnet(SegmentationModule):
+    """Swin-Unet: Swin-T encoder, symmetric Swin decoder."""
+
+    def __init__(
+        self,
+        depth: str | Sequence[int] = "intermediate",
+        embed_dim: int = 96,
+        num_heads: Sequence[int] = (3, 6, 12, 24),
+        window_size: int = 8,
+        mlp: str = "mlp",
+        drop_path_rate: float = 0.1,
+        weights: str = "none",
+        **kwargs: Any,
+    ) -> None:
+        net_kwargs = {
+            "depth": depth if isinstance(depth, str) else list(depth), "embed_dim": embed_dim,
+            "num_heads": list(num_heads), "window_size": window_size, "mlp": mlp, "drop_path_rate": drop_path_rate,
+        }  # fmt: skip
+        super().__init__("swin_unet", net_kwargs, weights=weights, **kwargs)
+
+
+class CSUNet(SegmentationModule):
+    """CS-UNet: CNN and Swin-T encoders side by side, fused skips, Swin decoder (the paper's model)."""
+
+    def __init__(
+        self,
+        encoder_name: str = "resnet34",
+        depth: str | Sequence[int] = "intermediate",
+        embed_dim: int = 96,
+        num_heads: Sequence[int] = (3, 6, 12, 24),
+        window_size: int = 8,
+        mlp: str = "resmlp",
+        drop_path_rate: float = 0.1,
+        weights: str = "none",
+        **kwargs: Any,
+    ) -> None:
+        net_kwargs = {
+            "encoder_name": encoder_name, "depth": depth if isinstance(depth, str) else list(depth),
+            "embed_dim": embed_dim, "num_heads": list(num_heads), "window_size": window_size, "mlp": mlp,
+            "drop_path_rate": drop_path_rate,
+        }  # fmt: skip
+        super().__init__("cs_unet", net_kwargs, weights=weights, **kwargs)
+
+
+#: NETS name -> its LightningModule wrapper
+SEGMENTERS: dict[str, type[SegmentationModule]] = {
+    "unet": UNet,
+    "unetplusplus": UNetPlusPlus,
+    "swin_unet": SwinUnet,
+    "cs_unet": CSUNet,
+}

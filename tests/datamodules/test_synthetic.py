@@ -1,0 +1,83 @@
+"""Synthetic micrographs: deterministic, exact masks, and the DataModule batch contract."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from datamodules import Synthetic
+from datamodules.synthetic import generate
+
+
+@pytest.mark.parametrize("kind", ["super", "ebc"])
+def test_same_seed_same_sample_other_seed_other_sample(kind):
+    image, mask = generate(kind, 3, "train", 5, 96)
+    again_image, again_mask = generate(kind, 3, "train", 5, 96)
+    assert np.array_equal(image, again_image) and np.array_equal(mask, again_mask)
+    assert not np.array_equal(image, generate(kind, 4, "train", 5, 96)[0])
+    assert not np.array_equal(mask, generate(kind, 3, "val", 5, 96)[1])
+    assert image.shape == (96, 96, 3) and image.dtype == np.uint8
+    assert mask.shape == (96, 96) and mask.dtype == np.uint8
+
+
+def test_super_mask_is_the_geometry():
+    image, mask = generate("super", 0, "train", 0, 128)
+    fractions = np.bincount(mask.ravel(), minlength=3) / mask.size
+    assert 0.2 < fractions[1] < 0.7 and 0 < fractions[2] < 0.1  # cuboids cover much, tertiary little
+    grey = image[..., 0].astype(float)
+    assert grey[mask == 1].mean() < grey[mask == 0].mean()  # γ′ is darker than the matrix channels
+
+
+def test_ebc_layers_are_ordered_top_to_bottom():
+    image, mask = generate("ebc", 0, "train", 0, 128)
+    oxide_rows = np.nonzero((mask > 0).any(axis=1))[0]
+    assert oxide_rows.min() > 0 and oxide_rows.max() < 127  # coating above, substrate below
+    assert (mask == 2).any()  # thin cracks ...
+    column = mask[:, np.nonzero((mask == 2).any(axis=0))[0][0]]
+    assert set(np.unique(column)) <= {0, 1, 2}
+    # ... and cracks lie inside the oxide band only
+    rows_with_crack = np.nonzero((mask == 2).any(axis=1))[0]
+    assert oxide_rows.min() <= rows_with_crack.min() and rows_with_crack.max() <= oxide_rows.max()
+
+
+@pytest.mark.parametrize(
+    ("kind", "keep_crack", "classes"), [("super", False, 3), ("ebc", False, 2), ("ebc", True, 3)]
+)
+def test_datamodule_contract(kind, keep_crack, classes):
+    dm = Synthetic(
+        kind=kind, size=64, num_train=3, num_val=2, num_test=1, batch_size=2, keep_crack=keep_crack
+    )
+    assert dm.num_classes == classes == len(dm.class_names) == len(dm.class_colors)
+    assert dm.dataset_name == "synthetic" and dm.test_set_names == ["test"]
+    dm.setup("fit")
+    batch = next(iter(dm.train_dataloader()))
+    assert batch["image"].shape == (2, 3, 64, 64) and batch["image"].dtype == torch.float32
+    assert batch["mask"].shape == (2, 64, 64) and batch["mask"].dtype == torch.int64
+    assert int(batch["mask"].max()) < classes
+    assert len(batch["name"]) == 2
+    dm.setup("test")
+    assert len(dm.test_dataloader().dataset) == 1
+
+
+def test_datamodule_is_deterministic_across_instances():
+    a, b = (Synthetic(size=48, num_val=2, seed=7) for _ in range(2))
+    first, second = a.dataset("val")[1], b.dataset("val")[1]
+    assert torch.equal(first["image"], second["image"]) and torch.equal(first["mask"], second["mask"])
+
+
+def test_scale_and_repeats():
+    dm = Synthetic(size=64, num_train=2, scale=0.5, train_repeats=3, batch_size=6)
+    dm.setup("fit")
+    assert len(dm.dataset("train")) == 6
+    assert dm.dataset("val")[0]["image"].shape == (3, 32, 32)
+
+
+def test_loader_settings_reach_the_dataloader():
+    dm = Synthetic(
+        size=32, num_train=2, num_workers=1, persistent_workers=True, pin_memory=False, batch_size=2
+    )
+    dm.setup("fit")
+    loader = dm.train_dataloader()
+    assert (loader.num_workers, loader.persistent_workers, loader.batch_size) == (1, True, 2)
+    assert next(iter(loader))["image"].shape == (2, 3, 32, 32)

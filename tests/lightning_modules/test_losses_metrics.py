@@ -1,0 +1,59 @@
+"""The loss and both IoU definitions against values computed by hand."""
+
+from __future__ import annotations
+
+import math
+
+import torch
+
+from lightning_modules.losses import BCEDiceLoss
+from lightning_modules.metrics import NasaIoU, SegmentationMetrics
+
+
+def test_loss_known_value() -> None:
+    # 1 image, 2 classes, 2 pixels; logits 0 -> sigmoid 0.5 everywhere
+    logits = torch.zeros(1, 2, 1, 2)
+    mask = torch.tensor([[[0, 1]]])
+    bce = math.log(2)  # -log(0.5) on every element
+    dice = 1 - (2 * 0.5) / (0.5 + 0.5 + 1)  # per class: intersection 0.5, |pred| 1, |truth| 1
+    expected = 0.7 * bce + 0.3 * dice
+    assert torch.isclose(BCEDiceLoss()(logits, mask), torch.tensor(expected), atol=1e-6)
+    assert torch.isclose(BCEDiceLoss(1.0, 0.0)(logits, mask), torch.tensor(bce), atol=1e-6)
+
+
+def test_loss_is_small_for_confident_correct_logits() -> None:
+    mask = torch.tensor([[[0, 1], [2, 1]]])
+    logits = torch.nn.functional.one_hot(mask, 3).permute(0, 3, 1, 2).float() * 40 - 20
+    assert BCEDiceLoss()(logits, mask) < 1e-6
+
+
+def _logits_for(pred: torch.Tensor, num_classes: int) -> torch.Tensor:
+    return torch.nn.functional.one_hot(pred, num_classes).permute(0, 3, 1, 2).float() * 10 - 5
+
+
+def test_per_class_and_foreground_iou_by_hand() -> None:
+    truth = torch.tensor([[[0, 0, 1, 1], [2, 2, 2, 0]]])
+    pred = torch.tensor([[[0, 1, 1, 1], [2, 2, 0, 0]]])
+    metrics = SegmentationMetrics(["matrix", "secondary", "tertiary"])
+    # split across two updates: the IoU is of the whole split, not a mean over batches
+    metrics.update(_logits_for(pred[:, :1], 3), truth[:, :1])
+    metrics.update(_logits_for(pred[:, 1:], 3), truth[:, 1:])
+    out = metrics.results()
+    # class 0: truth {0,1,7}, pred {0,6,7} -> I=2, U=4; class 1: truth {2,3}, pred {1,2,3} -> 2/3;
+    # class 2: truth {4,5,6}, pred {4,5} -> 2/3
+    assert math.isclose(out["iou_matrix"], 0.5, abs_tol=1e-6)
+    assert math.isclose(out["iou_secondary"], 2 / 3, abs_tol=1e-6)
+    assert math.isclose(out["iou_tertiary"], 2 / 3, abs_tol=1e-6)
+    assert math.isclose(out["iou"], 2 / 3, abs_tol=1e-6)  # foreground only: matrix excluded
+    # NASA pooled over all channels: intersections 2+2+2, unions 4+3+3
+    assert math.isclose(out["nasa_iou"], 6 / 10, abs_tol=1e-6)
+
+
+def test_nasa_iou_thresholds_each_channel_independently() -> None:
+    # both channels above 0.5 on pixel 0: a false positive in channel 1 that argmax would hide
+    logits = torch.tensor([[[[3.0, -3.0]], [[1.0, 3.0]]]])  # (1, 2, 1, 2)
+    mask = torch.tensor([[[0, 1]]])
+    metric = NasaIoU()
+    metric.update(logits, mask)
+    # channel 0: pred {0}, truth {0} -> I1 U1; channel 1: pred {0,1}, truth {1} -> I1 U2
+    assert math.isclose(metric.compute(), 2 / 3, abs_tol=1e-6)
