@@ -21,6 +21,7 @@ import argparse
 import os
 import subprocess
 import sys
+import uuid
 from pathlib import Path
 
 #: sweep axis -> LightningCLI option it sets (dataset and model select config files instead)
@@ -109,10 +110,7 @@ def main(argv: list[str]) -> int:
     params, directory, extra = parse(argv)
     shared = cli_args(params)
     env = {**os.environ, "MICROSEG_OUTPUTS": str(directory.parents[1])}
-    if "WANDB_RUN_ID" not in env:
-        import wandb.util
-
-        env["WANDB_RUN_ID"] = wandb.util.generate_id()
+    env.setdefault("WANDB_RUN_ID", uuid.uuid4().hex[:8])  # wandb agent sets its own
     command = [sys.executable, "-m", "experiments"]
     print(f"run {directory}: fit", flush=True)
     fit = subprocess.run([*command, "fit", *shared, *extra], env=env)

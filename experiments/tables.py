@@ -170,11 +170,15 @@ def main(argv: list[str]) -> int:
     parser.add_argument(
         "--filter", action="append", default=[], help="restrict the grid: key=value[,value...]"
     )
+    parser.add_argument(
+        "--sweep", default=None, help="another grid in this table's layout (default tableN.yaml)"
+    )
     parser.add_argument("--output-dir", default=None, help="where tableN.md/.csv go (default <runs>/tables)")
     args = parser.parse_args(argv)
 
     layout = TABLES[args.table]
-    grid = select(expand(load_sweep(layout.sweep)["parameters"]), parse_filters(args.filter))
+    sweep_file = args.sweep or layout.sweep
+    grid = select(expand(load_sweep(sweep_file)["parameters"]), parse_filters(args.filter))
     if args.runs.startswith("wandb:"):
         records, missing = wandb_records(grid, args.runs.removeprefix("wandb:"), args.split)
         out = Path(args.output_dir or "tables")
@@ -186,7 +190,7 @@ def main(argv: list[str]) -> int:
         print(
             f"No results for Table {args.table} in {args.runs}: none of its {len(grid)} runs has a results.json "
             f"with {args.split}/iou.\nRun the grid first: python -m experiments sweep "
-            f"experiments/sweeps/{layout.sweep} --runs-dir {args.runs}  (or `wandb agent` on it), "
+            f"{sweep_file} --runs-dir {args.runs}  (or `wandb agent` on it), "
             "or pass --runs DIR / --runs wandb:ENTITY/PROJECT.",
             file=sys.stderr,
         )
