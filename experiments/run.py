@@ -11,8 +11,8 @@ to both `fit` and `test` (e.g. `--trainer.max_epochs=3`). The two stages run as 
 processes so that each is exactly the documented command line; they share one W&B run id
 (`WANDB_RUN_ID`, resumed by the test stage), so a sweep shows one run with training and test metrics.
 The run folder is the CLI's own (`$MICROSEG_OUTPUTS/<dataset>/<run name>`, set from `--runs_dir`).
-A `weights` value `cnn+swin` (e.g. `imagenet-micronet+microlite`) pretrains CS-UNet's two encoders
-from two sources.
+A `weights` value `cnn+swin` (e.g. `imagenet-micronet+microlite`) names one source per encoder of
+CS-UNet; it is passed through as is, so the run folder keeps that readable name.
 """
 
 from __future__ import annotations
@@ -33,14 +33,6 @@ AXIS_ARGS = {
 }
 AXES = ("dataset", "model", *AXIS_ARGS)
 DEFAULT_RUNS = os.environ.get("MICROSEG_OUTPUTS", "outputs")
-
-
-def weights_arg(value: str) -> str:
-    """`cnn+swin` (e.g. `imagenet-micronet+microlite`) -> the per-part mapping `load_weights` takes."""
-    if "+" not in value:
-        return value
-    cnn, swin = value.split("+", 1)
-    return f"{{cnn: {cnn}, swin: {swin}}}"
 
 
 def resolve(params: dict) -> dict:
@@ -78,8 +70,7 @@ def cli_args(params: dict) -> list[str]:
     args = ["--config", f"{params['dataset']}.yaml", "--config", f"models/{params['model']}.yaml"]
     for axis, option in AXIS_ARGS.items():
         if params.get(axis) not in (None, ""):
-            value = weights_arg(str(params[axis])) if axis == "weights" else params[axis]
-            args.append(f"{option}={value}")
+            args.append(f"{option}={params[axis]}")
     return args
 
 
