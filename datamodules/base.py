@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import lightning as L
 import numpy as np
 import torch
+from lightning.pytorch.overrides.distributed import UnrepeatedDistributedSampler
 from torch.utils.data import DataLoader, Dataset
 
 from datamodules.transforms import (
@@ -145,10 +146,17 @@ class SegmentationDataModule(L.LightningDataModule):
             self.samples(split)
 
     def _loader(self, split: str, batch_size: int, shuffle: bool) -> DataLoader:
+        dataset = self.dataset(split)
+        sampler = None
+        if not shuffle and torch.distributed.is_available() and torch.distributed.is_initialized():
+            # Lightning's DistributedSampler pads val/test so every rank gets as many images, counting
+            # some twice; this sampler gives each image to exactly one rank (IoU equals one process's)
+            sampler = UnrepeatedDistributedSampler(dataset, shuffle=False)
         return DataLoader(
-            self.dataset(split),
+            dataset,
             batch_size=batch_size,
             shuffle=shuffle,
+            sampler=sampler,
             drop_last=False,
             num_workers=self.num_workers,
             persistent_workers=self.persistent_workers,

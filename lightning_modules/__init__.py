@@ -1,6 +1,6 @@
 """LightningModules of the suite: training logic only, networks live in `lightning_modules.nets`."""
 
 from lightning_modules.segmentation import SegmentationModule
-from lightning_modules.segmenters import CSUNet, SwinUnet, UNet, UNetPlusPlus
+from lightning_modules.segmenters import CSUNet, HiFormer, SwinUnet, TransDeepLab, UNet, UNetPlusPlus
 
-__all__ = ["CSUNet", "SegmentationModule", "SwinUnet", "UNet", "UNetPlusPlus"]
+__all__ = ["CSUNet", "HiFormer", "SegmentationModule", "SwinUnet", "TransDeepLab", "UNet", "UNetPlusPlus"]

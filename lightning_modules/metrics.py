@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
-from torchmetrics import Metric, MetricCollection
+from torchmetrics import MeanMetric, Metric, MetricCollection
 from torchmetrics.classification import MulticlassJaccardIndex
 
 
@@ -39,7 +39,10 @@ class NasaIoU(Metric):
 
 
 class SegmentationMetrics(MetricCollection):
-    """Per-class IoU and NASA IoU of one stage; `results` turns them into the logged key/value pairs."""
+    """Loss, per-class IoU and NASA IoU of one stage, over the whole split; `results` gives the logged values.
+
+    The loss is a per-image weighted mean in sum states too, so every value is exact under DDP.
+    """
 
     def __init__(self, class_names: list[str]) -> None:
         super().__init__(
@@ -48,20 +51,23 @@ class SegmentationMetrics(MetricCollection):
                     num_classes=len(class_names), average=None, validate_args=False
                 ),
                 "nasa_iou": NasaIoU(),
+                "loss": MeanMetric(),
             },
             compute_groups=False,
         )
         self.class_names = list(class_names)
 
-    def update(self, logits: torch.Tensor, mask: torch.Tensor) -> None:
+    def update(self, logits: torch.Tensor, mask: torch.Tensor, loss: torch.Tensor) -> None:
         self["iou_per_class"].update(logits.argmax(1), mask)
         self["nasa_iou"].update(logits, mask)
+        self["loss"].update(loss, weight=len(logits))
 
     def results(self) -> dict[str, torch.Tensor]:
-        """``{"iou", "iou_<class>" for each class, "nasa_iou"}`` over everything seen since the last reset."""
+        """``{"iou", "iou_<class>" for each class, "nasa_iou", "loss"}`` over everything since the last reset."""
         per_class = self["iou_per_class"].compute()
         foreground = per_class[1:] if len(per_class) > 1 else per_class
         out = {"iou": foreground.mean()}
         out.update({f"iou_{name}": value for name, value in zip(self.class_names, per_class, strict=True)})
         out["nasa_iou"] = self["nasa_iou"].compute()
+        out["loss"] = self["loss"].compute()
         return out

@@ -117,12 +117,9 @@ class SegmentationModule(L.LightningModule):
     def _step(self, batch: dict, stage: str) -> torch.Tensor:
         logits = self(batch["image"])
         loss = self.loss(logits, batch["mask"])
-        self.metrics[f"{stage}_metrics"].update(logits.detach(), batch["mask"])
-        on_step = stage == "train"
-        self.log(
-            f"{stage}/loss", loss, on_step=on_step, on_epoch=True, sync_dist=not on_step,
-            batch_size=len(batch["image"]), add_dataloader_idx=False,
-        )  # fmt: skip
+        self.metrics[f"{stage}_metrics"].update(logits.detach(), batch["mask"], loss.detach())
+        if stage == "train":  # per step, without a host sync; the epoch mean comes from the metrics
+            self.log("train/loss_step", loss, on_step=True, on_epoch=False, batch_size=len(logits))
         return loss
 
     def training_step(self, batch: dict, batch_idx: int) -> torch.Tensor:

@@ -86,10 +86,67 @@ class CSUNet(SegmentationModule):
         super().__init__("cs_unet", net_kwargs, weights=weights, **kwargs)
 
 
+class HiFormer(SegmentationModule):
+    """HiFormer: CNN and Swin-T pyramids joined by a double-level fusion (DLF) module."""
+
+    def __init__(
+        self,
+        encoder_name: str = "resnet50",
+        depth: str | Sequence[int] = "intermediate",
+        embed_dim: int = 96,
+        num_heads: Sequence[int] = (3, 6, 12, 24),
+        window_size: int = 8,
+        drop_path_rate: float = 0.1,
+        dlf_blocks: int = 2,
+        dlf_depth: Sequence[int] = (1, 3, 1),
+        dlf_heads: Sequence[int] = (6, 12),
+        decoder_channels: int = 128,
+        weights: str = "none",
+        **kwargs: Any,
+    ) -> None:
+        net_kwargs = {
+            "encoder_name": encoder_name, "depth": depth if isinstance(depth, str) else list(depth),
+            "embed_dim": embed_dim, "num_heads": list(num_heads), "window_size": window_size,
+            "drop_path_rate": drop_path_rate, "dlf_blocks": dlf_blocks, "dlf_depth": list(dlf_depth),
+            "dlf_heads": list(dlf_heads), "decoder_channels": decoder_channels,
+        }  # fmt: skip
+        super().__init__("hiformer", net_kwargs, weights=weights, **kwargs)
+
+
+class TransDeepLab(SegmentationModule):
+    """TransDeepLabv3+: Swin-T encoder, Swin spatial pyramid pooling, Swin decoder."""
+
+    def __init__(
+        self,
+        depth: str | Sequence[int] = "intermediate",
+        embed_dim: int = 96,
+        num_heads: Sequence[int] = (3, 6, 12, 24),
+        window_size: int = 8,
+        sspp_window_sizes: Sequence[int] = (8, 32),
+        sspp_depth: int = 2,
+        decoder_depth: int = 2,
+        decoder_last_depth: int = 6,
+        decoder_heads: int = 3,
+        drop_path_rate: float = 0.1,
+        weights: str = "none",
+        **kwargs: Any,
+    ) -> None:
+        net_kwargs = {
+            "depth": depth if isinstance(depth, str) else list(depth), "embed_dim": embed_dim,
+            "num_heads": list(num_heads), "window_size": window_size,
+            "sspp_window_sizes": list(sspp_window_sizes), "sspp_depth": sspp_depth, "decoder_depth": decoder_depth,
+            "decoder_last_depth": decoder_last_depth, "decoder_heads": decoder_heads,
+            "drop_path_rate": drop_path_rate,
+        }  # fmt: skip
+        super().__init__("transdeeplab", net_kwargs, weights=weights, **kwargs)
+
+
 #: NETS name -> its LightningModule wrapper
 SEGMENTERS: dict[str, type[SegmentationModule]] = {
     "unet": UNet,
     "unetplusplus": UNetPlusPlus,
     "swin_unet": SwinUnet,
+    "hiformer": HiFormer,
+    "transdeeplab": TransDeepLab,
     "cs_unet": CSUNet,
 }

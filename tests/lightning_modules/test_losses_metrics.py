@@ -36,8 +36,8 @@ def test_per_class_and_foreground_iou_by_hand() -> None:
     pred = torch.tensor([[[0, 1, 1, 1], [2, 2, 0, 0]]])
     metrics = SegmentationMetrics(["matrix", "secondary", "tertiary"])
     # split across two updates: the IoU is of the whole split, not a mean over batches
-    metrics.update(_logits_for(pred[:, :1], 3), truth[:, :1])
-    metrics.update(_logits_for(pred[:, 1:], 3), truth[:, 1:])
+    metrics.update(_logits_for(pred[:, :1], 3), truth[:, :1], torch.tensor(1.0))
+    metrics.update(_logits_for(pred[:, 1:], 3), truth[:, 1:], torch.tensor(3.0))
     out = metrics.results()
     # class 0: truth {0,1,7}, pred {0,6,7} -> I=2, U=4; class 1: truth {2,3}, pred {1,2,3} -> 2/3;
     # class 2: truth {4,5,6}, pred {4,5} -> 2/3
@@ -47,6 +47,7 @@ def test_per_class_and_foreground_iou_by_hand() -> None:
     assert math.isclose(out["iou"], 2 / 3, abs_tol=1e-6)  # foreground only: matrix excluded
     # NASA pooled over all channels: intersections 2+2+2, unions 4+3+3
     assert math.isclose(out["nasa_iou"], 6 / 10, abs_tol=1e-6)
+    assert math.isclose(out["loss"], 2.0, abs_tol=1e-6)  # batches of one image each
 
 
 def test_nasa_iou_thresholds_each_channel_independently() -> None:
