@@ -10,12 +10,12 @@ from experiments.sweep import SWEEPS, expand, load_sweep
 
 
 def _distinct_runs() -> list[dict]:
-    """One grid point per model set-up shape across Tables 4-8 (datasets and seeds do not change parsing)."""
+    """One grid point per model and kind of weights value across Tables 4-8 (the other axes are plain values)."""
     seen, runs = set(), []
     for path in sorted(SWEEPS.glob("table*.yaml")):
         for point in expand(load_sweep(path)["parameters"]):
             axes = resolve(point)
-            key = (axes["model"], axes.get("encoder"), axes.get("weights"), axes.get("swin_depth"))
+            key = (axes["model"], "+" in str(axes.get("weights")))
             if axes["dataset"] == "super3" and key not in seen:
                 seen.add(key)
                 runs.append(axes)
