@@ -60,15 +60,11 @@ def run_name(model: L.LightningModule, seed: int | None) -> str:
     kwargs = hp.get("net_kwargs") or {}
     depth = kwargs.get("depth")
     depth = "-".join(map(str, depth)) if isinstance(depth, list | tuple) else depth
-    parts = [
-        hp.get("net", type(model).__name__.lower()),
-        kwargs.get("encoder_name"),
-        hp.get("weights"),
-        depth,
-    ]
-    weights = parts[2]
-    if weights and (os.sep in weights or weights.endswith((".ckpt", ".pth", ".pt", ".tar"))):
-        parts[2] = Path(weights).stem  # a weights file: its name, not its path
+    weights = hp.get("weights")
+    sources = weights.values() if isinstance(weights, dict) else [weights] if weights else []
+    # a weights file counts by its name, not its path; per-part sources join with "+"
+    weights = "+".join(Path(str(w)).stem if os.sep in str(w) else str(w) for w in sources)
+    parts = [hp.get("net", type(model).__name__.lower()), kwargs.get("encoder_name"), weights, depth]
     return "_".join(str(p) for p in parts if p) + f"_s{seed}"
 
 
@@ -93,6 +89,10 @@ class MicrosegCLI(LightningCLI):
         for key in LINKED:
             parser.link_arguments(f"data.{key}", f"model.init_args.{key}", apply_on="instantiate")
 
+    def _subconfig(self, config: Any) -> Any:
+        """The running subcommand's part of a config (all of it when run=False)."""
+        return config[self.subcommand] if self.subcommand else config
+
     def _parse_ckpt_path(self) -> None:
         """The model comes from the config files and the checkpoint only gives weights and state.
 
@@ -101,18 +101,18 @@ class MicrosegCLI(LightningCLI):
         """
 
     def before_instantiate_classes(self) -> None:
-        trainer = self.config[self.subcommand].trainer
+        trainer = self._subconfig(self.config).trainer
         if not trainer.sync_batchnorm and _multi_gpu(trainer.accelerator, trainer.devices):
             trainer.sync_batchnorm = True
 
     def instantiate_trainer(self, **kwargs: Any) -> L.Trainer:
-        config = self.config[self.subcommand]
+        config = self._subconfig(self.config)
         if config.trainer.default_root_dir is None:
             dataset = getattr(self.datamodule, "dataset_name", type(self.datamodule).__name__.lower())
             seed = config.seed_everything if isinstance(config.seed_everything, int) else None
             name = run_name(self.model, seed)
             root = Path(os.environ.get("MICROSEG_OUTPUTS", "outputs")) / dataset / name
-            trainer = self.config_init[self.subcommand]["trainer"]
+            trainer = self._subconfig(self.config_init)["trainer"]
             kwargs["default_root_dir"] = str(root)
             kwargs["logger"] = _place_loggers(
                 trainer.get("logger"), config.trainer.logger, root, name, dataset

@@ -50,7 +50,7 @@ class SegmentationModule(L.LightningModule):
         class_colors: list[tuple[int, int, int]] | None = None,
         mean: tuple[float, float, float] = IMAGENET_MEAN,
         std: tuple[float, float, float] = IMAGENET_STD,
-        weights: str = "none",
+        weights: str | dict[str, str] = "none",
         bce_weight: float = 0.7,
         dice_weight: float = 0.3,
         optimizer: OptimizerCallable | None = None,

@@ -2,7 +2,8 @@
 
 Each wrapper only names its network and forwards the hyperparameters; all training logic is in
 `SegmentationModule` (``**kwargs``: num_classes, class names/colours, mean/std, loss weights, optimizer).
-``weights`` picks the pretraining: ``imagenet | micronet | imagenet-micronet | microlite | none | <path>``.
+``weights`` picks the pretraining: ``imagenet | micronet | imagenet-micronet | microlite | none | <path>``,
+or one per encoder part, e.g. ``{cnn: micronet, swin: microlite}``.
 A test checks that each wrapper's arguments match its network's.
 """
 
@@ -21,7 +22,7 @@ class UNet(SegmentationModule):
         self,
         encoder_name: str = "resnet34",
         decoder_channels: Sequence[int] = (256, 128, 64, 32, 16),
-        weights: str = "none",
+        weights: str | dict[str, str] = "none",
         **kwargs: Any,
     ) -> None:
         net_kwargs = {"encoder_name": encoder_name, "decoder_channels": list(decoder_channels)}
@@ -35,7 +36,7 @@ class UNetPlusPlus(SegmentationModule):
         self,
         encoder_name: str = "resnet34",
         decoder_channels: Sequence[int] = (256, 128, 64, 32, 16),
-        weights: str = "none",
+        weights: str | dict[str, str] = "none",
         **kwargs: Any,
     ) -> None:
         net_kwargs = {"encoder_name": encoder_name, "decoder_channels": list(decoder_channels)}
@@ -53,7 +54,7 @@ class SwinUnet(SegmentationModule):
         window_size: int = 8,
         mlp: str = "mlp",
         drop_path_rate: float = 0.1,
-        weights: str = "none",
+        weights: str | dict[str, str] = "none",
         **kwargs: Any,
     ) -> None:
         net_kwargs = {
@@ -75,7 +76,7 @@ class CSUNet(SegmentationModule):
         window_size: int = 8,
         mlp: str = "resmlp",
         drop_path_rate: float = 0.1,
-        weights: str = "none",
+        weights: str | dict[str, str] = "none",
         **kwargs: Any,
     ) -> None:
         net_kwargs = {
@@ -101,7 +102,7 @@ class HiFormer(SegmentationModule):
         dlf_depth: Sequence[int] = (1, 3, 1),
         dlf_heads: Sequence[int] = (6, 12),
         decoder_channels: int = 128,
-        weights: str = "none",
+        weights: str | dict[str, str] = "none",
         **kwargs: Any,
     ) -> None:
         net_kwargs = {
@@ -128,7 +129,7 @@ class TransDeepLab(SegmentationModule):
         decoder_last_depth: int = 6,
         decoder_heads: int = 3,
         drop_path_rate: float = 0.1,
-        weights: str = "none",
+        weights: str | dict[str, str] = "none",
         **kwargs: Any,
     ) -> None:
         net_kwargs = {

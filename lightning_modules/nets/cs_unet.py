@@ -36,6 +36,7 @@ class CSUNet(nn.Module):
         drop_path_rate: float = 0.1,
     ) -> None:
         super().__init__()
+        self.encoder_name = encoder_name
         self.cnn = CNNEncoder(encoder_name)
         self.swin = SwinEncoder(
             depth, embed_dim, num_heads, window_size, mlp=mlp, drop_path_rate=drop_path_rate

@@ -31,6 +31,7 @@ class UNet(smp.Unet):
             decoder_channels=tuple(decoder_channels),
             classes=num_classes,
         )
+        self.encoder_name = encoder_name
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         size = x.shape[-2:]
