@@ -109,7 +109,7 @@ def pretrain(microlite: Path, runs: Path, args: list[str]) -> Path:
     found = sorted(folder.rglob("best*.ckpt"))
     if not found:
         command = [sys.executable, "-m", "experiments", "fit", "--config", "microlite.yaml",
-                   f"--data.init_args.root={microlite}", "--model.init_args.depth=intermediate", *COMMON, *args]  # fmt: skip
+                   f"--data.init_args.root={microlite}", *COMMON, *args]  # fmt: skip
         subprocess.run(command, check=True, env={**os.environ, "MICROSEG_OUTPUTS": str(runs)})
         found = sorted(folder.rglob("best*.ckpt"))
     if not found:

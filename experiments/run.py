@@ -12,7 +12,7 @@ processes so that each is exactly the documented command line; they share one W&
 (`WANDB_RUN_ID`, resumed by the test stage), so a sweep shows one run with training and test metrics.
 The run folder is the CLI's own (`$MICROSEG_OUTPUTS/<dataset>/<run name>`, set from `--runs_dir`).
 A `weights` value `cnn+swin` (e.g. `imagenet-micronet+microlite`) names one source per encoder of
-CS-UNet; it is passed through as is, so the run folder keeps that readable name.
+CS-UNet (passed to the CLI as the mapping `{cnn: ..., swin: ...}`).
 """
 
 from __future__ import annotations
@@ -33,6 +33,17 @@ AXIS_ARGS = {
 }
 AXES = ("dataset", "model", *AXIS_ARGS)
 DEFAULT_RUNS = os.environ.get("MICROSEG_OUTPUTS", "outputs")
+
+
+def weights_arg(value: str) -> str:
+    """`cnn+swin` (e.g. `imagenet-micronet+microlite`) -> the per-part mapping the model's `weights` takes.
+
+    `experiments.cli.run_name` joins a per-part mapping back with "+", so the run folder keeps this name.
+    """
+    if "+" not in value:
+        return value
+    cnn, swin = value.split("+", 1)
+    return f"{{cnn: {cnn}, swin: {swin}}}"
 
 
 def resolve(params: dict) -> dict:
@@ -70,7 +81,8 @@ def cli_args(params: dict) -> list[str]:
     args = ["--config", f"{params['dataset']}.yaml", "--config", f"models/{params['model']}.yaml"]
     for axis, option in AXIS_ARGS.items():
         if params.get(axis) not in (None, ""):
-            args.append(f"{option}={params[axis]}")
+            value = weights_arg(str(params[axis])) if axis == "weights" else params[axis]
+            args.append(f"{option}={value}")
     return args
 
 

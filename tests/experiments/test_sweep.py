@@ -65,7 +65,7 @@ def test_run_folder_and_cli_arguments(tmp_path):
     assert run_dir(swin, tmp_path) == tmp_path / "ebc3" / "swin_unet_my_original_s0"
     args = cli_args({**params, "swin_depth": "intermediate", "weights": "imagenet-micronet+microlite"})
     assert args[:4] == ["--config", "super4.yaml", "--config", "models/cs_unet.yaml"]
-    assert "--model.init_args.weights=imagenet-micronet+microlite" in args
+    assert "--model.init_args.weights={cnn: imagenet-micronet, swin: microlite}" in args
     assert "--model.init_args.depth=intermediate" in args and "--seed_everything=2" in args
     with pytest.raises(SystemExit, match="also has"):
         resolve({"model": "unet", "setup": "model=cs_unet"})

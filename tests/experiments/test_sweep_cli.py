@@ -28,5 +28,6 @@ def test_sweep_run_parses_with_lightning_cli(axes, capsys):
         cli_main(["fit", *cli_args(axes), "--print_config"])
     assert exit_info.value.code in (0, None), capsys.readouterr().err
     printed = capsys.readouterr().out
-    assert f"weights: {axes['weights']}" in printed
+    cnn, _, swin = str(axes["weights"]).partition("+")
+    assert (f"cnn: {cnn}" in printed and f"swin: {swin}" in printed) if swin else f"weights: {cnn}" in printed
     assert f"seed_everything: {axes['seed']}" in printed
