@@ -59,7 +59,8 @@ PLAN = {
                      "--data.init_args.max_tiles_per_image=1", "--trainer.max_epochs=1",
                      "--trainer.limit_train_batches=2", "--trainer.limit_val_batches=1"],
         "segment": ["--data.init_args.scale=0.25", "--data.init_args.crop_size=64", "--data.init_args.batch_size=2",
-                    "--trainer.max_epochs=1", "--trainer.limit_train_batches=1"],
+                    "--trainer.max_epochs=1", "--trainer.limit_train_batches=1",
+                    "--trainer.limit_val_batches=1", "--trainer.limit_test_batches=1"],
         "repeats": {"super3": 2, "super4": 1},
     },
 }  # fmt: skip

@@ -198,7 +198,11 @@ def main(argv: list[str]) -> int:
     markdown, csv_rows = render(layout, records, grid, paper_numbers(args.table))
     if missing:
         markdown += f"\n\nMissing runs ({len(missing)} of {len(grid)}; run the sweep to fill them):\n"
-        names = [str(run_dir(p, args.runs)) for p in missing]
+        on_wandb = args.runs.startswith("wandb:")
+        names = [
+            " ".join(f"{k}={v}" for k, v in p.items()) if on_wandb else str(run_dir(p, args.runs))
+            for p in missing
+        ]
         markdown += "\n".join(f"- {name}" for name in names[:MAX_LISTED])
         markdown += f"\n- ... and {len(names) - MAX_LISTED} more" if len(names) > MAX_LISTED else ""
     print(markdown)
