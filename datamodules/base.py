@@ -49,6 +49,9 @@ class SegmentationDataset(Dataset):
 
     def __getitem__(self, index: int) -> dict:
         sample = self.samples[index % len(self.samples)]
+        # albumentations keeps its own RNG, which seed_everything does not reach: draw its seed from torch's
+        # (seeded by seed_everything in the main process and per worker by the DataLoader) for reproducible runs
+        self.transform.set_random_seed(int(torch.randint(2**31 - 1, ()).item()))
         out = self.transform(image=sample.image, mask=sample.mask)
         return {
             "image": out["image"].float(),

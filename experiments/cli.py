@@ -22,6 +22,8 @@ from lightning.pytorch.loggers import WandbLogger
 #: subcommand -> module providing ``main(argv: list[str]) -> int | None``
 TOOLS: dict[str, str] = {
     "data": "experiments.data_cmd",
+    "models": "experiments.models_cmd",
+    "bench": "experiments.bench",
     "run": "experiments.run",
     "sweep": "experiments.sweep",
     "table": "experiments.tables",
@@ -160,7 +162,7 @@ def cli_main(args: list[str] | None = None, run: bool = True) -> MicrosegCLI:
     else:
         args = resolve_config_names(list(args))
     defaults = {"default_config_files": [str(CONFIGS / "defaults.yaml")]}
-    return MicrosegCLI(
+    cli = MicrosegCLI(
         L.LightningModule,
         L.LightningDataModule,
         subclass_mode_model=True,
@@ -171,6 +173,17 @@ def cli_main(args: list[str] | None = None, run: bool = True) -> MicrosegCLI:
         args=args,
         run=run,
     )
+    if run:
+        _finish_wandb()
+    return cli
+
+
+def _finish_wandb() -> None:
+    """Close the W&B run, so that a next command in the same process (tests, notebooks) starts its own."""
+    import wandb
+
+    if wandb.run is not None:
+        wandb.finish()
 
 
 def main(argv: list[str] | None = None) -> None:

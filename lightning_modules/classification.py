@@ -84,6 +84,9 @@ class ClassificationModule(L.LightningModule):
             load_weights(self.net, self.hparams.weights)
             self._weights_applied = True
 
+    def on_load_checkpoint(self, checkpoint: dict) -> None:
+        self._weights_applied = True  # trained weights follow: pretraining must not overwrite them
+
     def forward(self, image: torch.Tensor) -> torch.Tensor:
         return self.net(image)
 
@@ -119,6 +122,7 @@ class ClassificationModule(L.LightningModule):
 
     def on_train_epoch_end(self) -> None:
         self._log_split("train")
+        self.log("train/lr", self.trainer.optimizers[0].param_groups[0]["lr"])
 
     def on_validation_epoch_end(self) -> None:
         self._log_split("val")

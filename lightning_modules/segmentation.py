@@ -97,6 +97,9 @@ class SegmentationModule(L.LightningModule):
             if f"{name}_metrics" not in self.metrics:
                 self.metrics[f"{name}_metrics"] = SegmentationMetrics(self.class_names)
 
+    def on_load_checkpoint(self, checkpoint: dict) -> None:
+        self._weights_applied = True  # trained weights follow: pretraining must not overwrite them
+
     @property
     def test_set_names(self) -> list[str]:
         """Names of the test loaders, index-aligned (``["test", "test_ood"]`` where there is an OOD split)."""
@@ -142,6 +145,7 @@ class SegmentationModule(L.LightningModule):
 
     def on_train_epoch_end(self) -> None:
         self._log_split("train")
+        self.log("train/lr", self.trainer.optimizers[0].param_groups[0]["lr"])  # shows LRDropThenStop's drop
 
     def on_validation_epoch_end(self) -> None:
         self._log_split("val")

@@ -27,6 +27,8 @@ from urllib.error import URLError
 import torch
 from torch import nn
 
+from lightning_modules.nets.swin import DEPTHS
+
 IMAGENET_STATS = ((0.485, 0.456, 0.406), (0.229, 0.224, 0.225))
 #: MicroNet's channel statistics (NASA `pretrained_microscopy_models.util.get_special_preprocessing_fn`)
 MICRONET_STATS = ((0.4723, 0.4599, 0.4468), (0.1684, 0.1575, 0.1675))
@@ -130,6 +132,7 @@ def fetch(url: str, sha256: str | None = None) -> Path:
             torch.hub.download_url_to_file(url, str(dest), hash_prefix=sha256, progress=True)
         except (URLError, OSError) as err:
             raise RuntimeError(f"cannot download weights {url} ({err}): {hint}") from err
+        print(f"downloaded {url} -> {dest} (sha256 {hashlib.sha256(dest.read_bytes()).hexdigest()})")
     elif sha256 and hashlib.sha256(dest.read_bytes()).hexdigest() != sha256:
         raise RuntimeError(f"{dest} does not match the sha256 of {url}: delete it to download again")
     return dest
@@ -200,7 +203,7 @@ def _resolve(net: nn.Module, source: str, part: str) -> tuple[dict, str]:
         return read_state_dict(fetch(url, SOURCES[source].sha256.get(url.rsplit("/", 1)[-1]))), url
     if source == "microlite":
         swin = getattr(net, net.encoder_parts["swin"])
-        depth = {v: k for k, v in _named_depths().items()}.get(tuple(swin.depths), "custom")
+        depth = {v: k for k, v in DEPTHS.items()}.get(tuple(swin.depths), "custom")
         name = SOURCES["microlite"].url.removeprefix("file:").format(depth=depth)
         path = Path(os.environ.get("MICROSEG_MICROLITE") or Path(torch.hub.get_dir()) / "checkpoints" / name)
         if not path.is_file():
@@ -211,12 +214,6 @@ def _resolve(net: nn.Module, source: str, part: str) -> tuple[dict, str]:
             )
         return read_state_dict(path), f"microlite ({path})"
     return read_state_dict(source), str(source)
-
-
-def _named_depths() -> dict[str, tuple[int, ...]]:
-    from lightning_modules.nets.swin import DEPTHS
-
-    return DEPTHS
 
 
 def _load_part(net: nn.Module, state: dict, label: str, part: str, min_fraction: float) -> PartLoad:

@@ -25,31 +25,78 @@ class CNNEncoder(nn.Module):
     what NASA's MicroNet files hold).
     """
 
-    def __init__(self, name: str = "resnet34", in_chans: int = 3) -> None:
+    def __init__(self, name: str = "resnet34", in_chans: int = 3, scales: int = len(PYRAMID)) -> None:
         super().__init__()
         self.name = name
+        pyramid = PYRAMID[:scales]
         self.encoder = get_encoder(name, in_channels=in_chans, depth=5, weights=None)
-        with torch.no_grad():
-            was_training = self.encoder.training
-            self.encoder.eval()  # keep BatchNorm running stats untouched by the probe
-            shapes = [f.shape for f in self.encoder(torch.zeros(1, in_chans, _PROBE, _PROBE))]
-            self.encoder.train(was_training)
+        shapes = _probe(self.encoder, in_chans)
         found = [_PROBE / s[-1] for s in shapes]
-        self.indices = [min(range(len(found)), key=lambda i, r=r: abs(found[i] - r)) for r in PYRAMID]
+        self.indices = [min(range(len(found)), key=lambda i, r=r: abs(found[i] - r)) for r in pyramid]
+        if self.indices[-1] < len(shapes) - 1:
+            # fewer scales (HiFormer: /4../16): smp stops early, and the stages it never runs are dropped
+            # so that no parameter goes without a gradient (DDP) or gets counted
+            self.encoder = get_encoder(name, in_channels=in_chans, depth=self.indices[-1], weights=None)
+            _trim_to_used(self.encoder, in_chans)
         self.out_channels = [int(shapes[i][1]) for i in self.indices]
-        self.reductions = list(PYRAMID)
+        self.reductions = list(pyramid)
         self.divisor = PYRAMID[-1]
 
     def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
         h, w = x.shape[-2:]
         features = self.encoder(x)
         out = []
-        for i, r in zip(self.indices, PYRAMID, strict=True):
+        for i, r in zip(self.indices, self.reductions, strict=True):
             f, size = features[i], (-(-h // r), -(-w // r))
             if tuple(f.shape[-2:]) != size:
                 f = F.interpolate(f, size=size, mode="bilinear", align_corners=False)
             out.append(f)
         return out
+
+
+def _probe(encoder: nn.Module, in_chans: int) -> list[torch.Size]:
+    """Feature shapes of a dummy forward in eval mode (BatchNorm running stats stay untouched)."""
+    with torch.no_grad():
+        was_training = encoder.training
+        encoder.eval()
+        shapes = [f.shape for f in encoder(torch.zeros(1, in_chans, _PROBE, _PROBE))]
+        encoder.train(was_training)
+    return shapes
+
+
+def _trim_to_used(encoder: nn.Module, in_chans: int) -> None:
+    """Drop the submodules a forward never calls; freeze parameters that still get no gradient.
+
+    smp builds every stage whatever its `depth`; some encoders skip the deep ones (ResNet's `layer4`),
+    others run them and slice the result away (EfficientNet). Either way no trainable parameter is
+    left without a gradient (DDP requires it), and skipped stages leave the state dict.
+    """
+    called: set[int] = set()
+    handles = [m.register_forward_pre_hook(lambda m, _: called.add(id(m))) for m in encoder.modules()]
+    was_training = encoder.training
+    encoder.eval()  # BatchNorm running stats stay untouched
+    features = encoder(torch.zeros(1, in_chans, _PROBE, _PROBE))
+    sum(f.float().mean() for f in features[1:]).backward()
+    encoder.train(was_training)
+    for handle in handles:
+        handle.remove()
+    containers = (nn.Sequential, nn.ModuleList, nn.ModuleDict)  # may be iterated rather than called
+    dropped: list[str] = []
+    for name, module in list(encoder.named_modules()):
+        if (
+            id(module) in called
+            or isinstance(module, containers)
+            or any(name.startswith(d + ".") for d in dropped)
+        ):
+            continue
+        if next(module.parameters(), None) is not None:
+            parent, _, child = name.rpartition(".")
+            setattr(encoder.get_submodule(parent), child, nn.Identity())
+            dropped.append(name)
+    for param in encoder.parameters():
+        if param.grad is None:
+            param.requires_grad_(False)
+        param.grad = None
 
 
 def micronet_checkpoint_filter(state_dict: dict, encoder: nn.Module, prefix: str = "") -> dict:

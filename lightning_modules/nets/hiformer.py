@@ -109,10 +109,11 @@ class HiFormer(nn.Module):
             drop_path_rate=drop_path_rate,
         )
         del self.swin.patch_embed  # stage 1 reads the CNN's /4 map instead
-        self.cnn = CNNEncoder(encoder_name)
+        self.encoder_name = encoder_name  # `load_weights` picks CNN weights by it
+        self.cnn = CNNEncoder(encoder_name, scales=SCALES)
         widths = self.swin.out_channels
         self.project = nn.ModuleList(
-            [nn.Conv2d(c, w, 1) for c, w in zip(self.cnn.out_channels[:SCALES], widths, strict=True)]
+            [nn.Conv2d(c, w, 1) for c, w in zip(self.cnn.out_channels, widths, strict=True)]
         )
         small, large = widths[0], widths[-1]
         self.cls_norms = nn.ModuleList([nn.LayerNorm(small), nn.LayerNorm(large)])
@@ -135,7 +136,7 @@ class HiFormer(nn.Module):
 
     def levels(self, x: torch.Tensor) -> list[torch.Tensor]:
         """The two DLF inputs: `[(B,1+N_4,96), (B,1+N_16,384)]`, CLS token first."""
-        cnn = [nchw_to_nhwc(p(f)) for p, f in zip(self.project, self.cnn(x), strict=False)]
+        cnn = [nchw_to_nhwc(p(f)) for p, f in zip(self.project, self.cnn(x), strict=True)]
         sums, tokens = [], None
         for stage, c in zip(self.swin.layers, cnn, strict=True):
             tokens = c + stage(c if tokens is None else tokens)

@@ -76,3 +76,17 @@ def test_bad_arguments_name_the_key(tiny) -> None:
         SegmentationModule("nope", num_classes=3)
     with pytest.raises(ValueError, match="class_names"):
         SegmentationModule("tiny", num_classes=3, class_names=["a", "b"])
+
+
+def test_pretrained_weights_apply_at_fit_but_never_over_a_checkpoint(tiny, monkeypatch, tmp_path) -> None:
+    calls = []
+    monkeypatch.setattr("lightning_modules.weights.load_weights", lambda net, source: calls.append(source))
+    data = TinyData()
+    model = SegmentationModule("tiny", num_classes=3, weights="imagenet")
+    trainer = _trainer(tmp_path, max_epochs=1)
+    trainer.fit(model, data)
+    assert calls == ["imagenet"]
+    trainer.save_checkpoint(tmp_path / "m.ckpt")
+    again = SegmentationModule.load_from_checkpoint(tmp_path / "m.ckpt")
+    _trainer(tmp_path, max_epochs=2).fit(again, data)
+    assert calls == ["imagenet"]

@@ -1,0 +1,188 @@
+"""`python -m experiments bench`: train-step throughput of every network, per speed-up variant.
+
+A train step is forward + loss + backward + Adam step on random data of the real shapes. Each model is
+timed in four variants, each against the fp32 eager baseline measured in the same run:
+`fp32` (eager), `bf16` (bf16-mixed autocast), `bf16+cl` (+ channels_last weights and input) and
+`bf16+cl+compile` (+ `torch.compile`; a compile error is reported in the table, not raised).
+Timing: `--warmup` steps first (compilation happens there), then `--steps` steps between two device
+synchronisations. Peak memory is CUDA's `max_memory_allocated` (CPU: not measured).
+On CPU the defaults shrink to 128², batch 2, 2 steps and leave out the compile variant (inductor's C++
+build takes minutes per model there; ask for it with `--variants`), so the whole table takes minutes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import inspect
+import json
+import platform
+import time
+from contextlib import nullcontext
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from lightning_modules.nets import NETS
+
+#: models of issue 8, as `name[:swin depth]`
+MODELS = (
+    "cs_unet:intermediate",
+    "cs_unet:original",
+    "swin_unet",
+    "hiformer",
+    "transdeeplab",
+    "unet",
+    "unetplusplus",
+    "swin_classifier",
+)
+VARIANTS = ("fp32", "bf16", "bf16+cl", "bf16+cl+compile")
+#: (size, batch, steps, warmup) when not given on the command line
+DEFAULTS = {"cuda": (512, 8, 20, 5), "cpu": (128, 2, 2, 1)}
+
+
+@dataclass
+class Result:
+    model: str
+    variant: str
+    images_per_s: float | None
+    step_ms: float | None
+    peak_mem_gib: float | None
+    ratio: float | None  # images_per_s / the fp32 baseline of the same model in this run
+    error: str | None
+
+
+def build(spec: str, encoder: str, num_classes: int) -> nn.Module:
+    """`name[:depth]` -> a fresh net (smp encoder `encoder` where the net has a CNN encoder)."""
+    name, _, depth = spec.partition(":")
+    if name not in NETS:
+        raise SystemExit(f"unknown model {name!r} in --models; known: {', '.join(NETS)}")
+    params = inspect.signature(NETS[name]).parameters
+    kwargs = {"encoder_name": encoder} if "encoder_name" in params else {}
+    if depth:
+        kwargs["depth"] = depth
+    return NETS[name](num_classes=num_classes, **kwargs)
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def time_variant(
+    spec: str, variant: str, args: argparse.Namespace, device: torch.device
+) -> tuple[float, float | None]:
+    """(seconds per step, peak GiB) of one model in one variant."""
+    classify = spec.startswith("swin_classifier")
+    num_classes = 74 if classify else 3
+    torch.manual_seed(0)
+    net = build(spec, args.encoder, num_classes).to(device).train()
+    channels_last = "+cl" in variant
+    if channels_last:
+        net = net.to(memory_format=torch.channels_last)
+    optimizer = torch.optim.Adam(net.parameters(), lr=1e-4)
+    step_fn = torch.compile(net) if variant.endswith("+compile") else net
+    x = torch.randn(args.batch, 3, args.size, args.size, device=device)
+    if channels_last:
+        x = x.contiguous(memory_format=torch.channels_last)
+    shape = (args.batch,) if classify else (args.batch, args.size, args.size)
+    y = torch.randint(0, num_classes, shape, device=device)
+    autocast = (
+        torch.autocast(device.type, dtype=torch.bfloat16) if variant.startswith("bf16") else nullcontext()
+    )
+
+    def step() -> None:
+        with autocast:
+            loss = F.cross_entropy(step_fn(x), y)
+        loss.backward()
+        optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
+
+    if device.type == "cuda":
+        torch.cuda.empty_cache()
+        torch.cuda.reset_peak_memory_stats(device)
+    for _ in range(args.warmup):
+        step()
+    _sync(device)
+    start = time.perf_counter()
+    for _ in range(args.steps):
+        step()
+    _sync(device)
+    seconds = (time.perf_counter() - start) / args.steps
+    peak = torch.cuda.max_memory_allocated(device) / 2**30 if device.type == "cuda" else None
+    return seconds, peak
+
+
+def run(args: argparse.Namespace, device: torch.device) -> list[Result]:
+    results = []
+    for spec in args.models:
+        baseline = None
+        for variant in args.variants:
+            try:
+                seconds, peak = time_variant(spec, variant, args, device)
+            except Exception as err:  # a variant that fails (compile, bf16 kernels) is reported, not fatal
+                message = (
+                    f"{type(err).__name__}: {str(err).strip().splitlines()[0] if str(err).strip() else ''}"
+                )
+                results.append(Result(spec, variant, None, None, None, None, message[:300]))
+                print(f"{spec:<22} {variant:<16} failed: {message[:120]}", flush=True)
+                continue
+            rate = args.batch / seconds
+            baseline = rate if variant == "fp32" else baseline
+            ratio = rate / baseline if baseline else None
+            results.append(Result(spec, variant, rate, 1000 * seconds, peak, ratio, None))
+            print(f"{spec:<22} {variant:<16} {rate:8.2f} img/s", flush=True)
+    return results
+
+
+def table(results: list[Result]) -> str:
+    lines = [f"{'model':<22} {'variant':<16} {'img/s':>9} {'ms/step':>9} {'peak GiB':>9} {'vs fp32':>8}"]
+    for r in results:
+        if r.error:
+            lines.append(f"{r.model:<22} {r.variant:<16} failed: {r.error[:80]}")
+            continue
+        peak = f"{r.peak_mem_gib:9.2f}" if r.peak_mem_gib is not None else f"{'-':>9}"
+        ratio = f"{r.ratio:7.2f}x" if r.ratio is not None else f"{'-':>8}"
+        lines.append(f"{r.model:<22} {r.variant:<16} {r.images_per_s:9.2f} {r.step_ms:9.1f} {peak} {ratio}")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m experiments bench", description=__doc__.splitlines()[0])
+    parser.add_argument("--models", nargs="+", default=list(MODELS), help="name[:original|intermediate]")
+    parser.add_argument("--variants", nargs="+", choices=VARIANTS, help="default: all (CPU: all but compile)")
+    parser.add_argument("--size", type=int, help="square input side (512 on CUDA, 128 on CPU)")
+    parser.add_argument("--batch", type=int, help="images per step (8 on CUDA, 2 on CPU)")
+    parser.add_argument("--steps", type=int, help="timed steps (20 on CUDA, 2 on CPU)")
+    parser.add_argument("--warmup", type=int, help="untimed steps first (5 on CUDA, 1 on CPU)")
+    parser.add_argument("--encoder", default="resnet50", help="smp encoder of the CNN-based nets")
+    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    parser.add_argument("--json", type=Path, help="also write the results to this JSON file")
+    args = parser.parse_args(argv)
+    device = torch.device(args.device)
+    size, batch, steps, warmup = DEFAULTS["cuda" if device.type == "cuda" else "cpu"]
+    args.size, args.batch = args.size or size, args.batch or batch
+    args.steps, args.warmup = args.steps or steps, args.warmup if args.warmup is not None else warmup
+    args.variants = args.variants or [v for v in VARIANTS if device.type == "cuda" or "compile" not in v]
+    name = (
+        torch.cuda.get_device_name(device)
+        if device.type == "cuda"
+        else f"{platform.processor() or 'cpu'} ({torch.get_num_threads()} threads)"
+    )
+    print(f"device {name}, {args.size}², batch {args.batch}, {args.steps} steps after {args.warmup} warm-up")
+    results = run(args, device)
+    print(table(results))
+    if args.json:
+        report = {
+            "device": name,
+            "torch": torch.__version__,
+            "size": args.size,
+            "batch": args.batch,
+            "steps": args.steps,
+            "warmup": args.warmup,
+            "results": [asdict(r) for r in results],
+        }
+        args.json.write_text(json.dumps(report, indent=2))
+    return 1 if any(r.variant == "fp32" and r.error for r in results) else 0

@@ -1,0 +1,41 @@
+"""`python -m experiments bench` on one tiny model: the JSON contract and the clean compile fallback."""
+
+from __future__ import annotations
+
+import json
+
+import torch
+
+from experiments import bench
+
+TINY = ["--models", "unet", "--encoder", "resnet18", "--size", "64", "--batch", "1", "--steps", "1"]
+
+
+def test_bench_writes_every_key(tmp_path, capsys):
+    out = tmp_path / "bench.json"
+    code = bench.main(
+        [*TINY, "--warmup", "0", "--variants", "fp32", "bf16", "--device", "cpu", "--json", str(out)]
+    )
+    assert code == 0
+    report = json.loads(out.read_text())
+    assert {"device", "torch", "size", "batch", "steps", "warmup", "results"} <= report.keys()
+    assert [(r["model"], r["variant"]) for r in report["results"]] == [("unet", "fp32"), ("unet", "bf16")]
+    for row in report["results"]:
+        assert row.keys() == {"model", "variant", "images_per_s", "step_ms", "peak_mem_gib", "ratio", "error"}
+        assert row["error"] is None and row["images_per_s"] > 0
+    assert report["results"][0]["ratio"] == 1.0
+    assert "vs fp32" in capsys.readouterr().out
+
+
+def test_a_failing_compile_is_reported_not_raised(tmp_path, monkeypatch):
+    def broken(*args, **kwargs):
+        raise RuntimeError("no compiler here")
+
+    monkeypatch.setattr(torch, "compile", broken)
+    out = tmp_path / "bench.json"
+    code = bench.main(
+        [*TINY, "--warmup", "0", "--variants", "bf16+cl+compile", "--device", "cpu", "--json", str(out)]
+    )
+    assert code == 0
+    (row,) = json.loads(out.read_text())["results"]
+    assert row["images_per_s"] is None and "no compiler here" in row["error"]

@@ -1,0 +1,124 @@
+"""MicrosegCLI: config names, every YAML through --print_config, run names, and tiny runs of every model config."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+import torch
+
+import datamodules
+from experiments.cli import CONFIGS, cli_main, resolve_config_names, run_name
+
+DATASETS = sorted(
+    p.name for p in CONFIGS.glob("*.yaml") if p.name not in ("defaults.yaml", "microlite_finetune.yaml")
+)
+MODELS = sorted(f"models/{p.name}" for p in (CONFIGS / "models").glob("*.yaml"))
+TINY = [  # shrink any segmentation config to seconds on a CPU
+    "--trainer.logger=false", "--trainer.enable_progress_bar=false", "--trainer.accelerator=cpu",
+    "--model.init_args.weights=none",
+]  # fmt: skip
+
+
+def test_bare_config_names_resolve_to_the_configs_folder(tmp_path) -> None:
+    local = tmp_path / "mine.yaml"
+    local.write_text("{}")
+    args = [
+        "fit",
+        "--config",
+        "super4.yaml",
+        "--config=models/cs_unet.yaml",
+        "-c",
+        str(local),
+        "--config",
+        "nope.yaml",
+    ]
+    assert resolve_config_names(args) == [
+        "fit", "--config", str(CONFIGS / "super4.yaml"), f"--config={CONFIGS / 'models/cs_unet.yaml'}",
+        "-c", str(local), "--config", "nope.yaml",
+    ]  # fmt: skip
+
+
+def _print_config(capsys, *configs: str) -> str:
+    args = ["fit"] + [a for c in configs for a in ("--config", c)] + ["--print_config"]
+    with pytest.raises(SystemExit) as exit_info:
+        cli_main(args)
+    assert exit_info.value.code in (0, None)
+    return capsys.readouterr().out
+
+
+@pytest.mark.parametrize("config", DATASETS)
+def test_dataset_config_parses(capsys, config: str) -> None:
+    if config.startswith("microlite") and not hasattr(datamodules, "MicroLite"):
+        pytest.skip("datamodules.MicroLite is not in this tree yet")
+    out = _print_config(capsys, config)
+    assert "class_path: datamodules." in out and "class_path: lightning_modules." in out
+
+
+@pytest.mark.parametrize("model", MODELS)
+def test_model_config_composes_with_a_dataset(capsys, model: str) -> None:
+    out = _print_config(capsys, "super4.yaml", model)
+    class_path = next(line for line in Path(CONFIGS / model).read_text().splitlines() if "class_path" in line)
+    assert class_path.strip() in out and "datamodules.Super4" in out
+    assert "val/iou" in out  # defaults.yaml was loaded first
+
+
+def test_run_name_encodes_the_axes() -> None:
+    hparams = {"net": "cs_unet", "net_kwargs": {"encoder_name": "resnet18", "depth": "intermediate"}}
+    model = SimpleNamespace(hparams={**hparams, "weights": {"cnn": "micronet", "swin": "/x/my.ckpt"}})
+    assert run_name(model, 3) == "cs_unet_resnet18_micronet+my_intermediate_s3"
+    model = SimpleNamespace(
+        hparams={"net": "unet", "net_kwargs": {"encoder_name": "resnet50"}, "weights": "none"}
+    )
+    assert run_name(model, 0) == "unet_resnet50_none_s0"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("model", MODELS)
+def test_every_model_config_fast_dev_run(tmp_path, model: str) -> None:
+    torch.set_num_threads(1)
+    cli = cli_main(
+        ["fit", "--config", "demo.yaml", "--config", model, *TINY, "--trainer.fast_dev_run=true",
+         "--data.init_args.size=64", "--data.init_args.batch_size=2", f"--trainer.default_root_dir={tmp_path}"]
+    )  # fmt: skip
+    assert cli.trainer.global_step == 1
+    assert "val/iou" in cli.trainer.callback_metrics
+
+
+def _fit_demo(root: Path, *extra: str):
+    return cli_main(
+        ["fit", "--config", "demo.yaml", *TINY, "--model.init_args.encoder_name=resnet18",
+         "--data.init_args.size=32", "--data.init_args.num_train=4", "--data.init_args.num_val=2",
+         "--data.init_args.batch_size=2", f"--trainer.default_root_dir={root}", *extra]
+    )  # fmt: skip
+
+
+@pytest.mark.slow
+def test_deterministic_and_resume_continues_at_the_exact_step(tmp_path) -> None:
+    torch.set_num_threads(1)
+    straight = _fit_demo(tmp_path / "a", "--trainer.max_epochs=2")
+    again = _fit_demo(tmp_path / "b", "--trainer.max_epochs=2")
+    for key in ("val/iou", "val/loss"):
+        assert float(straight.trainer.callback_metrics[key]) == float(again.trainer.callback_metrics[key])
+    _fit_demo(tmp_path / "c", "--trainer.max_epochs=1")
+    last = tmp_path / "c" / "checkpoints" / "last.ckpt"
+    assert torch.load(last, weights_only=False)["global_step"] == 2
+    resumed = _fit_demo(tmp_path / "c", "--trainer.max_epochs=2", f"--ckpt_path={last}")
+    assert resumed.trainer.global_step == straight.trainer.global_step == 4
+    assert resumed.trainer.current_epoch == straight.trainer.current_epoch
+
+
+def test_sync_batchnorm_only_on_several_gpus(monkeypatch) -> None:
+    from experiments.cli import _multi_gpu
+
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 2)
+    assert (
+        _multi_gpu("auto", "auto")
+        and _multi_gpu("gpu", 2)
+        and _multi_gpu("cuda", "0,1")
+        and _multi_gpu("gpu", [0, 1])
+    )
+    assert not _multi_gpu("gpu", 1) and not _multi_gpu("cpu", 2) and not _multi_gpu("gpu", "1")
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 0)
+    assert not _multi_gpu("auto", "auto")

@@ -1,0 +1,72 @@
+"""ClassificationModule: the schedule, and one training epoch whose checkpoint loads as `microlite` weights."""
+
+from __future__ import annotations
+
+import lightning as L
+import pytest
+import torch
+from torch.utils.data import DataLoader, TensorDataset
+
+import datamodules
+from lightning_modules.classification import ClassificationModule
+from lightning_modules.nets import NETS
+from lightning_modules.weights import load_weights
+
+SWIN = {"depth": "intermediate", "embed_dim": 24, "num_heads": [1, 2, 3, 4]}  # a narrow Swin-T for speed
+
+
+def test_warmup_then_cosine_schedule() -> None:
+    model = ClassificationModule(net_kwargs=SWIN, num_classes=10, lr=1e-3, warmup_epochs=5)
+    model.trainer = L.Trainer(max_epochs=20, logger=False)  # configure_optimizers reads max_epochs
+    config = model.configure_optimizers()
+    optimizer, scheduler = config["optimizer"], config["lr_scheduler"]["scheduler"]
+    assert isinstance(optimizer, torch.optim.AdamW) and optimizer.param_groups[0]["weight_decay"] == 0.05
+    lrs = []
+    for _ in range(20):
+        lrs.append(optimizer.param_groups[0]["lr"])
+        optimizer.step()
+        scheduler.step()
+    assert lrs[0] == pytest.approx(1e-5)  # warm-up starts at 1% of lr
+    assert lrs[5] == pytest.approx(1e-3) and max(lrs) == pytest.approx(1e-3)
+    assert all(a >= b for a, b in zip(lrs[5:], lrs[6:], strict=False)) and lrs[-1] < 1e-4
+
+
+def _data(request) -> tuple[L.LightningDataModule | None, int, DataLoader | None]:
+    """microlite-mini through the MicroLite datamodule when it exists, else random tensors."""
+    if hasattr(datamodules, "MicroLite"):
+        root = request.getfixturevalue("microlite_root")
+        data = datamodules.MicroLite(root=root, batch_size=8, num_workers=0, tile_size=512, image_size=64)
+        return data, data.num_classes, None
+    g = torch.Generator().manual_seed(0)
+    images, labels = torch.randn(16, 3, 64, 64, generator=g), torch.arange(16) % 10
+    return None, 10, DataLoader(TensorDataset(images, labels), batch_size=8)
+
+
+@pytest.mark.slow
+def test_one_epoch_then_checkpoint_loads_into_cs_unet(request, tmp_path) -> None:
+    torch.set_num_threads(1)
+    L.seed_everything(0)
+    data, num_classes, loader = _data(request)
+    model = ClassificationModule(net_kwargs=SWIN, num_classes=num_classes)
+    trainer = L.Trainer(
+        max_epochs=1, accelerator="cpu", logger=False, default_root_dir=tmp_path,
+        enable_progress_bar=False, enable_model_summary=False, limit_train_batches=4, limit_val_batches=2,
+    )  # fmt: skip
+    if data is not None:
+        trainer.fit(model, datamodule=data)
+    else:
+        trainer.fit(model, train_dataloaders=loader, val_dataloaders=loader)
+    assert {"train/loss", "val/top1", "val/top5"} <= set(trainer.callback_metrics)
+    ckpt = tmp_path / "microlite.ckpt"
+    trainer.save_checkpoint(ckpt)
+
+    cs_unet = NETS["cs_unet"](num_classes=3, encoder_name="resnet18", **SWIN)
+    report = load_weights(cs_unet, {"swin": str(ckpt)})
+    (part,) = report.parts
+    assert part.part == "swin" and part.loaded == part.expected and not part.missing
+    trained = {
+        k.removeprefix("net.swin."): v for k, v in model.state_dict().items() if k.startswith("net.swin.")
+    }
+    for name, tensor in cs_unet.swin.state_dict().items():
+        if name in trained:
+            torch.testing.assert_close(tensor, trained[name], msg=name)
