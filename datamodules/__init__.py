@@ -23,6 +23,7 @@ _EXPORTS = {
     "EBC3": "datamodules.nasa",
     "FolderSegmentation": "datamodules.folder",
     "Synthetic": "datamodules.synthetic",
+    "MicroLite": "datamodules.microlite",
 }
 __all__ = sorted(_EXPORTS)
 

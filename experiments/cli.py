@@ -27,6 +27,11 @@ TOOLS: dict[str, str] = {
     "predict-images": "experiments.predict_cmd",
     "measure": "experiments.measure_cmd",
     "export": "experiments.export_cmd",
+    "run": "experiments.run",
+    "sweep": "experiments.sweep",
+    "table": "experiments.tables",
+    "figure": "experiments.figures",
+    "reproduce-mini": "experiments.reproduce_mini",
 }
 #: `predict` with one of these options segments image files (predict_cmd); with --config it is LightningCLI's
 PREDICT_IMAGES_FLAGS = {"--ckpt", "--input"}
