@@ -8,15 +8,17 @@ augmentation), applies the train/eval presets and builds the loaders with the ba
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 import lightning as L
 import numpy as np
 import torch
 from lightning.pytorch.overrides.distributed import UnrepeatedDistributedSampler
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import DataLoader, Dataset, get_worker_info
 
+from datamodules.io import check_same_size, read_image, read_mask
 from datamodules.transforms import (
     IMAGENET_MEAN,
     IMAGENET_STD,
@@ -38,16 +40,43 @@ class Sample:
     mask: np.ndarray
 
 
-class SegmentationDataset(Dataset):
-    """In-memory samples through an albumentations pipeline; ``repeats`` lengthens tiny training sets."""
+def read_pairs(
+    pairs: Iterable[tuple[Path, Path]], decode: Callable[[np.ndarray, Path], np.ndarray], color: bool = False
+) -> list[Sample]:
+    """Read image/mask file pairs; ``decode(raw mask, mask path)`` gives class indices of the image's size."""
+    samples = []
+    for image_path, mask_path in pairs:
+        image = read_image(image_path)
+        mask = decode(read_mask(mask_path, color=color), mask_path)
+        check_same_size(image, mask, image_path, mask_path)
+        samples.append(Sample(image_path.stem, image, mask))
+    return samples
 
-    def __init__(self, samples: Sequence[Sample], transform, repeats: int = 1) -> None:
+
+class SegmentationDataset(Dataset):
+    """In-memory samples through an albumentations pipeline; ``repeats`` lengthens tiny training sets.
+
+    Albumentations keeps its own random state, which forked DataLoader workers would all inherit
+    unchanged (same augmentations in every worker and every epoch). So the pipeline is seeded from
+    ``seed`` here and re-seeded from the worker's seed (new per worker and per epoch) inside a worker.
+    """
+
+    def __init__(
+        self, samples: Sequence[Sample], transform, repeats: int = 1, seed: int | None = None
+    ) -> None:
         self.samples, self.transform, self.repeats = list(samples), transform, max(1, repeats)
+        if seed is not None:
+            self.transform.set_random_seed(seed)
+        self._worker_seed: int | None = None
 
     def __len__(self) -> int:
         return len(self.samples) * self.repeats
 
     def __getitem__(self, index: int) -> dict:
+        info = get_worker_info()
+        if info is not None and info.seed != self._worker_seed:
+            self._worker_seed = info.seed
+            self.transform.set_random_seed(info.seed % 2**32)
         sample = self.samples[index % len(self.samples)]
         out = self.transform(image=sample.image, mask=sample.mask)
         return {
@@ -97,12 +126,8 @@ class SegmentationDataModule(L.LightningDataModule):
         self.batch_size, self.eval_batch_size = batch_size, eval_batch_size
         self.num_workers, self.pin_memory = num_workers, pin_memory
         self.persistent_workers = persistent_workers and num_workers > 0
-        self.scale, self.crop_size, self.train_repeats, self.augment = (
-            scale,
-            crop_size,
-            train_repeats,
-            augment,
-        )
+        self.scale, self.crop_size = scale, crop_size
+        self.train_repeats, self.augment = train_repeats, augment
         self.test_set_names = ["test"]
         self._cache: dict[str, list[Sample]] = {}
 
@@ -130,8 +155,9 @@ class SegmentationDataModule(L.LightningDataModule):
 
     def dataset(self, split: str) -> SegmentationDataset:
         """The dataset a loader of ``split`` reads (training augmentation only for ``train``)."""
-        if split == "train":
-            return SegmentationDataset(self.samples(split), self.train_transform(), self.train_repeats)
+        if split == "train":  # seeded from torch's RNG, so `seed_everything` makes augmentation repeatable
+            seed = int(torch.randint(0, 2**31 - 1, ()))
+            return SegmentationDataset(self.samples(split), self.train_transform(), self.train_repeats, seed)
         return SegmentationDataset(self.samples(split), self.eval_transform())
 
     def setup(self, stage: str | None = None) -> None:

@@ -25,8 +25,8 @@ from typing import Any
 
 import numpy as np
 
-from datamodules.base import Sample, SegmentationDataModule
-from datamodules.io import DataError, check_same_size, pair_by_name, read_image, read_mask
+from datamodules.base import Sample, SegmentationDataModule, read_pairs
+from datamodules.io import DataError, pair_by_name
 from datamodules.masks import decode_colors, decode_indices
 from datamodules.transforms import Preset
 
@@ -129,10 +129,4 @@ class FolderSegmentation(SegmentationDataModule):
         return decode_indices(raw, self.mapping, source)
 
     def load_split(self, split: str) -> list[Sample]:
-        samples = []
-        for image_path, mask_path in self._pairs(split):
-            image = read_image(image_path)
-            mask = self.decode(read_mask(mask_path, color=self.colors is not None), mask_path)
-            check_same_size(image, mask, image_path, mask_path)
-            samples.append(Sample(image_path.stem, image, mask))
-        return samples
+        return read_pairs(self._pairs(split), self.decode, color=self.colors is not None)

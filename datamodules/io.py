@@ -6,6 +6,7 @@ any format PIL reads), so the rest of the suite never sees bit depths or channel
 
 from __future__ import annotations
 
+import os
 import warnings
 from collections.abc import Callable
 from pathlib import Path
@@ -19,6 +20,11 @@ IMAGE_SUFFIXES = (".tif", ".tiff", ".png", ".jpg", ".jpeg", ".bmp")
 
 class DataError(ValueError):
     """Bad or missing input data; the message names the file and the fix."""
+
+
+def default_root() -> Path:
+    """Folder holding the data sets: ``$MICROSEG_DATA`` when set, else ``data/`` in the working directory."""
+    return Path(os.environ.get("MICROSEG_DATA", "data"))
 
 
 def read_array(path: str | Path, palette_to_rgb: bool = False) -> np.ndarray:
@@ -106,7 +112,8 @@ def pair_by_name(
     for folder in (image_dir, mask_dir):
         if not folder.is_dir():
             raise DataError(
-                f"{folder}: folder not found; check the data root or run `python -m experiments data download`"
+                f"{folder}: folder not found; check the data root (for the NASA sets: "
+                "`python -m experiments data download`)"
             )
     masks = {p.name: p for p in list_images(mask_dir)}
     pairs, used = [], set()

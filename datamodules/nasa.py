@@ -10,11 +10,12 @@ Each set is a few lines: its folder, its mask decoder and its crop policy.
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
-from datamodules.base import Sample, SegmentationDataModule
-from datamodules.io import DataError, check_same_size, pair_by_name, read_image, read_mask
+import numpy as np
+
+from datamodules.base import Sample, SegmentationDataModule, read_pairs
+from datamodules.io import DataError, default_root, pair_by_name
 from datamodules.masks import (
     EBC_MERGED,
     EBC_WITH_CRACK,
@@ -27,11 +28,6 @@ from datamodules.transforms import Preset
 
 #: our split name -> NASA's folder name
 SPLIT_FOLDERS = {"train": "train", "val": "val", "test": "test", "test_ood": "different_test"}
-
-
-def default_root() -> Path:
-    """``$MICROSEG_DATA`` when set, else ``data/`` in the working directory."""
-    return Path(os.environ.get("MICROSEG_DATA", "data"))
 
 
 class NASABenchmark(SegmentationDataModule):
@@ -51,7 +47,8 @@ class NASABenchmark(SegmentationDataModule):
         """File names a mask of ``image`` may have."""
         return [image.name]
 
-    def decode(self, raw, source: Path):
+    def decode(self, raw: np.ndarray, source: Path) -> np.ndarray:
+        """Class indices from a raw mask array (``source`` names the file in errors)."""
         raise NotImplementedError
 
     def set_dir(self) -> Path:
@@ -65,15 +62,8 @@ class NASABenchmark(SegmentationDataModule):
         return path
 
     def load_split(self, split: str) -> list[Sample]:
-        base = self.set_dir()
-        name = SPLIT_FOLDERS[split]
-        samples = []
-        for image_path, mask_path in pair_by_name(base / name, base / f"{name}_annot", self.mask_names):
-            image = read_image(image_path)
-            mask = self.decode(read_mask(mask_path), mask_path)
-            check_same_size(image, mask, image_path, mask_path)
-            samples.append(Sample(image_path.stem, image, mask))
-        return samples
+        base, name = self.set_dir(), SPLIT_FOLDERS[split]
+        return read_pairs(pair_by_name(base / name, base / f"{name}_annot", self.mask_names), self.decode)
 
 
 class SuperBenchmark(NASABenchmark):
@@ -94,7 +84,7 @@ class SuperBenchmark(NASABenchmark):
     def mask_names(self, image: Path) -> list[str]:
         return [f"{image.stem}_mask{image.suffix}", f"{image.stem}_mask.tif"]
 
-    def decode(self, raw, source: Path):
+    def decode(self, raw: np.ndarray, source: Path) -> np.ndarray:
         return decode_super(raw, source)
 
 
@@ -117,7 +107,7 @@ class EBCBenchmark(NASABenchmark):
         super().__init__(root=root, crop_size=crop_size, augment=augment, class_names=names, **kwargs)
         self.keep_crack = keep_crack
 
-    def decode(self, raw, source: Path):
+    def decode(self, raw: np.ndarray, source: Path) -> np.ndarray:
         return decode_indices(raw, EBC_WITH_CRACK if self.keep_crack else EBC_MERGED, source)
 
 

@@ -17,6 +17,8 @@ IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 
 Preset = Literal["super", "ebc", "basic"]
+#: albumentations 1.x GaussNoise default (variance 10-50 on 0-255) as albumentations 2.x std fractions
+NOISE_STD = (10**0.5 / 255, 50**0.5 / 255)
 
 
 def _tail(mean: tuple[float, ...], std: tuple[float, ...]) -> list[A.BasicTransform]:
@@ -40,7 +42,7 @@ def _photometric(preset: Preset) -> list[A.BasicTransform]:
             A.HorizontalFlip(p=0.5),
             A.VerticalFlip(p=0.5),
             A.RandomRotate90(p=0.5),
-            A.GaussNoise(std_range=(0.02, 0.08), p=0.2),
+            A.GaussNoise(std_range=NOISE_STD, p=0.2),
             A.OneOf([A.CLAHE(p=1.0), A.RandomBrightnessContrast(p=1.0), A.RandomGamma(p=1.0)], p=0.9),
             A.OneOf(
                 [A.Sharpen(p=1.0), A.Blur(blur_limit=3, p=1.0), A.MotionBlur(blur_limit=3, p=1.0)], p=0.9
@@ -50,7 +52,7 @@ def _photometric(preset: Preset) -> list[A.BasicTransform]:
     if preset == "ebc":
         return [
             A.HorizontalFlip(p=0.5),
-            A.GaussNoise(std_range=(0.02, 0.08), p=0.2),
+            A.GaussNoise(std_range=NOISE_STD, p=0.2),
             A.RandomBrightnessContrast(p=0.9),
             A.OneOf(
                 [A.Sharpen(p=1.0), A.Blur(blur_limit=3, p=1.0), A.MotionBlur(blur_limit=3, p=1.0)], p=0.9

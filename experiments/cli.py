@@ -22,6 +22,7 @@ from lightning.pytorch.loggers import WandbLogger
 #: subcommand -> module providing ``main(argv: list[str]) -> int | None``
 TOOLS: dict[str, str] = {
     "data": "experiments.data_cmd",
+    "demo": "experiments.demo",
 }
 
 CONFIGS = Path(__file__).parent / "configs"

@@ -14,8 +14,7 @@ from rich.console import Console
 from rich.table import Table
 
 from datamodules.download import EXPECTED, SETS, count_files, fetch, set_name, verify
-from datamodules.io import DataError, list_images, read_mask
-from datamodules.nasa import NASA_SETS, default_root
+from datamodules.io import DataError, default_root, list_images, read_mask
 
 
 def _names(dataset: str) -> list[str]:
@@ -26,6 +25,8 @@ def class_fractions(
     name: str, root: Path, keep_crack: bool = False
 ) -> tuple[list[str], dict[str, np.ndarray]]:
     """Class names and ``split -> pixel fraction per class`` over every mask file of each split."""
+    from datamodules.nasa import NASA_SETS  # imports Lightning: only `check` needs it
+
     cls = NASA_SETS[name.lower()]
     dm = cls(root=str(root), keep_crack=keep_crack) if name.startswith("EBC") else cls(root=str(root))
     fractions = {}

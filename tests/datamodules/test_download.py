@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import io
+import subprocess
+import sys
 import tarfile
 import urllib.request
 from pathlib import Path
@@ -126,3 +128,12 @@ def test_check_prints_counts_and_fractions(tmp_path, fake_benchmark, capsys):
     out = capsys.readouterr().out
     assert "secondary" in out and "train" in out and "10" in out
     assert data_cmd.main(["check", "--dataset", "ebc1", "--root", str(fake_benchmark)]) == 1
+
+
+@pytest.mark.slow
+def test_command_line(tmp_path, fake_benchmark):
+    root = tmp_path / "data"
+    cmd = [sys.executable, "-m", "experiments", "data", "download", "--dataset", "ebc2", "--root", str(root)]
+    done = subprocess.run([*cmd, "--from", str(fake_benchmark)], capture_output=True, text=True, check=False)
+    assert done.returncode == 0 and "EBC2: installed" in done.stdout, done.stderr
+    assert verify(root / "EBC2") == []

@@ -59,11 +59,15 @@ def test_data_check_on_shared_copy(nasa_root, capsys):
     assert "0.491" in out and "0.488" in out and "0.022" in out
 
 
-def test_download_from_shared_tarball(nasa_root, tmp_path):
+def test_download_from_shared_tarball(nasa_root, tmp_path, capsys):
+    from experiments import data_cmd
     from tests.conftest import SHARED
 
-    status = fetch(["super3"], tmp_path, str(SHARED / "data" / "nasa-benchmark.tar.gz"))
-    assert status == {"Super3": "installed"} and verify(tmp_path / "Super3") == []
+    tarball = str(SHARED / "data" / "nasa-benchmark.tar.gz")
+    assert data_cmd.main(["download", "--dataset", "super3", "--root", str(tmp_path), "--from", tarball]) == 0
+    assert "Super3: installed" in capsys.readouterr().out
+    assert verify(tmp_path / "Super3") == [] and sorted(p.name for p in tmp_path.iterdir()) == ["Super3"]
+    assert fetch(["super3"], tmp_path) == {"Super3": "present"}  # no network needed the second time
 
 
 @pytest.fixture(scope="module")

@@ -81,3 +81,18 @@ def test_loader_settings_reach_the_dataloader():
     loader = dm.train_dataloader()
     assert (loader.num_workers, loader.persistent_workers, loader.batch_size) == (1, True, 2)
     assert next(iter(loader))["image"].shape == (2, 3, 32, 32)
+
+
+def test_augmentation_repeats_under_a_torch_seed():
+    dm = Synthetic(size=32, num_train=1)
+    torch.manual_seed(0)
+    first = [dm.dataset("train")[0]["image"] for _ in range(2)]
+    torch.manual_seed(0)
+    again = [dm.dataset("train")[0]["image"] for _ in range(2)]
+    assert all(torch.equal(a, b) for a, b in zip(first, again, strict=True))
+
+
+def test_workers_draw_different_augmentations():
+    dm = Synthetic(size=32, num_train=1, train_repeats=8, num_workers=2, batch_size=1)
+    images = [b["image"] for b in dm.train_dataloader()]  # workers alternate: 0, 1, 0, 1, ...
+    assert not all(torch.equal(a, b) for a, b in zip(images[0::2], images[1::2], strict=True))
