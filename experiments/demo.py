@@ -18,7 +18,9 @@ from datamodules.download import fetch, verify
 from datamodules.io import default_root
 
 REPO = Path(__file__).resolve().parents[1]
-SHARED_ARCHIVE = Path(os.environ.get("MICROSEG_SHARED", REPO.parent / "shared")) / "data/nasa-benchmark.tar.gz"
+SHARED_ARCHIVE = (
+    Path(os.environ.get("MICROSEG_SHARED", REPO.parent / "shared")) / "data/nasa-benchmark.tar.gz"
+)
 
 
 def find_super1(root: Path) -> bool:
@@ -78,7 +80,9 @@ def save_panel(ckpt: Path, datamodule, out: Path) -> Path:
             ax.imshow(picture)
             ax.set_title(title, fontsize=9)
             ax.axis("off")
-    handles = [Patch(color=np.array(c) / 255, label=n) for n, c in zip(meta.class_names, colors, strict=False)]
+    handles = [
+        Patch(color=np.array(c) / 255, label=n) for n, c in zip(meta.class_names, colors, strict=False)
+    ]
     fig.legend(handles=handles, loc="lower center", ncol=len(handles), frameon=False)
     fig.tight_layout(rect=(0, 0.03, 1, 1))
     path = out / "demo_panel.png"
@@ -91,8 +95,12 @@ def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="python -m experiments demo", description=__doc__)
     parser.add_argument("--root", type=Path, default=None, help="data root holding Super1/ (default: data/)")
     parser.add_argument("--output", type=Path, default=Path("outputs/demo"), help="run folder")
-    parser.add_argument("--max-time", default=None, help="training budget DD:HH:MM:SS (default: the config's)")
-    parser.add_argument("--synthetic", action="store_true", help="use synthetic micrographs even if Super1 exists")
+    parser.add_argument(
+        "--max-time", default=None, help="training budget DD:HH:MM:SS (default: the config's)"
+    )
+    parser.add_argument(
+        "--synthetic", action="store_true", help="use synthetic micrographs even if Super1 exists"
+    )
     args = parser.parse_args(argv)
 
     from experiments.cli import cli_main
