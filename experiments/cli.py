@@ -32,6 +32,7 @@ TOOLS: dict[str, str] = {
     "table": "experiments.tables",
     "figure": "experiments.figures",
     "reproduce-mini": "experiments.reproduce_mini",
+    "demo": "experiments.demo",
 }
 #: `predict` with one of these options segments image files (predict_cmd); with --config it is LightningCLI's
 PREDICT_IMAGES_FLAGS = {"--ckpt", "--input"}
