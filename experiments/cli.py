@@ -115,19 +115,20 @@ class MicrosegCLI(LightningCLI):
 
     def instantiate_trainer(self, **kwargs: Any) -> L.Trainer:
         config = self._subconfig(self.config)
-        if config.trainer.default_root_dir is None:
-            dataset = getattr(self.datamodule, "dataset_name", type(self.datamodule).__name__.lower())
-            seed = config.seed_everything if isinstance(config.seed_everything, int) else None
-            name = run_name(self.model, seed)
-            root = Path(os.environ.get("MICROSEG_OUTPUTS", "outputs")) / dataset / name
-            trainer = self._subconfig(self.config_init)["trainer"]
-            kwargs["default_root_dir"] = str(root)
-            kwargs["logger"] = _place_loggers(
-                trainer.get("logger"), config.trainer.logger, root, name, dataset
-            )
-            for callback in trainer.get("callbacks") or []:
-                if isinstance(callback, ModelCheckpoint) and callback.dirpath is None:
-                    callback.dirpath = str(root / "checkpoints")
+        dataset = getattr(self.datamodule, "dataset_name", type(self.datamodule).__name__.lower())
+        seed = config.seed_everything if isinstance(config.seed_everything, int) else None
+        name = run_name(self.model, seed)
+        root = (
+            config.trainer.default_root_dir
+            or Path(os.environ.get("MICROSEG_OUTPUTS", "outputs")) / dataset / name
+        )
+        root = Path(root)
+        trainer = self._subconfig(self.config_init)["trainer"]
+        kwargs["default_root_dir"] = str(root)
+        kwargs["logger"] = _place_loggers(trainer.get("logger"), config.trainer.logger, root, name, dataset)
+        for callback in trainer.get("callbacks") or []:
+            if isinstance(callback, ModelCheckpoint) and callback.dirpath is None:
+                callback.dirpath = str(root / "checkpoints")
         return super().instantiate_trainer(**kwargs)
 
 

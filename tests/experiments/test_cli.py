@@ -122,3 +122,19 @@ def test_sync_batchnorm_only_on_several_gpus(monkeypatch) -> None:
     assert not _multi_gpu("gpu", 1) and not _multi_gpu("cpu", 2) and not _multi_gpu("gpu", "1")
     monkeypatch.setattr(torch.cuda, "device_count", lambda: 0)
     assert not _multi_gpu("auto", "auto")
+
+
+@pytest.mark.slow
+def test_given_root_dir_holds_checkpoints_and_wandb_run(tmp_path, monkeypatch) -> None:
+    """With the default W&B logger, --trainer.default_root_dir is still the one run folder (not ./microseg/)."""
+    torch.set_num_threads(1)
+    monkeypatch.chdir(tmp_path)
+    root = tmp_path / "run"
+    cli_main(
+        ["fit", "--config", "demo.yaml", "--trainer.enable_progress_bar=false", "--trainer.accelerator=cpu",
+         "--trainer.max_epochs=1", "--data.init_args.size=32", "--data.init_args.num_train=2",
+         "--data.init_args.num_val=1", "--data.init_args.batch_size=2", f"--trainer.default_root_dir={root}"]
+    )  # fmt: skip
+    assert (root / "checkpoints" / "best.ckpt").is_file()
+    assert any((root / "wandb").glob("offline-run-*"))
+    assert not (tmp_path / "microseg").exists()
