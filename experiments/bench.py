@@ -159,8 +159,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--warmup", type=int, help="untimed steps first (5 on CUDA, 1 on CPU)")
     parser.add_argument("--encoder", default="resnet50", help="smp encoder of the CNN-based nets")
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    parser.add_argument("--threads", type=int, help="CPU threads (torch's default when not given)")
     parser.add_argument("--json", type=Path, help="also write the results to this JSON file")
     args = parser.parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(
+            args.threads
+        )  # on a shared CPU, fewer threads than cores avoid oversubscription
     device = torch.device(args.device)
     size, batch, steps, warmup = DEFAULTS["cuda" if device.type == "cuda" else "cpu"]
     args.size, args.batch = args.size or size, args.batch or batch
