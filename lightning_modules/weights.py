@@ -203,7 +203,9 @@ def _resolve(net: nn.Module, source: str, part: str) -> tuple[dict, str]:
         return read_state_dict(fetch(url, SOURCES[source].sha256.get(url.rsplit("/", 1)[-1]))), url
     if source == "microlite":
         swin = getattr(net, net.encoder_parts["swin"])
-        depth = {v: k for k, v in DEPTHS.items()}.get(tuple(swin.depths), "custom")
+        # HiFormer and TransDeepLab hold only the first 3 stages: a depth is named by its prefix
+        held = tuple(swin.depths)
+        depth = next((k for k, v in DEPTHS.items() if v[: len(held)] == held), "custom")
         name = SOURCES["microlite"].url.removeprefix("file:").format(depth=depth)
         path = Path(os.environ.get("MICROSEG_MICROLITE") or Path(torch.hub.get_dir()) / "checkpoints" / name)
         if not path.is_file():

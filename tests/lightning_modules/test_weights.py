@@ -183,3 +183,14 @@ def test_fetch_caches_with_checksum(tmp_path, monkeypatch):
 
 def test_none_loads_nothing():
     assert load_weights(UNet(num_classes=2), "none").loaded == 0
+
+
+@pytest.mark.parametrize("depth", ["original", "intermediate"])
+def test_microlite_file_is_named_by_depth_for_three_stage_swin(tmp_path, monkeypatch, depth):
+    """TransDeepLab/HiFormer hold 3 Swin stages; they still look for the classifier of their depth."""
+    from lightning_modules.nets import NETS
+
+    monkeypatch.delenv("MICROSEG_MICROLITE", raising=False)
+    monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path))
+    with pytest.raises(FileNotFoundError, match=f"microlite_swin_t_{depth}.ckpt"):
+        load_weights(NETS["transdeeplab"](num_classes=2, depth=depth), "microlite")
