@@ -18,19 +18,7 @@ from lightning_modules.segmentation import SegmentationModule
 class UNet(SegmentationModule):
     """U-Net (smp) on a CNN encoder."""
 
-    def __init__(
-        self,
-        encoder_name: str = "resnet34",
-        decoder_channels: Sequence[int] = (256, 128, 64, 32, 16),
-        weights: str | dict[str, str] = "none",
-        **kwargs: Any,
-    ) -> None:
-        net_kwargs = {"encoder_name": encoder_name, "decoder_channels": list(decoder_channels)}
-        super().__init__("unet", net_kwargs, weights=weights, **kwargs)
-
-
-class UNetPlusPlus(SegmentationModule):
-    """U-Net++ (smp) on a CNN encoder: NASA's benchmark architecture."""
+    net_name = "unet"
 
     def __init__(
         self,
@@ -40,7 +28,13 @@ class UNetPlusPlus(SegmentationModule):
         **kwargs: Any,
     ) -> None:
         net_kwargs = {"encoder_name": encoder_name, "decoder_channels": list(decoder_channels)}
-        super().__init__("unetplusplus", net_kwargs, weights=weights, **kwargs)
+        super().__init__(self.net_name, net_kwargs, weights=weights, **kwargs)
+
+
+class UNetPlusPlus(UNet):
+    """U-Net++ (smp) on a CNN encoder: NASA's benchmark architecture (same hyperparameters as UNet)."""
+
+    net_name = "unetplusplus"
 
 
 class SwinUnet(SegmentationModule):

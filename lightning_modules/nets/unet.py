@@ -11,8 +11,8 @@ from lightning_modules.nets.blocks import crop, pad_to_multiple
 from lightning_modules.nets.cnn_encoder import micronet_checkpoint_filter
 
 
-class UNet(smp.Unet):
-    """smp UNet that takes any H, W (pads to the encoder's stride, crops the logits back).
+class AnySizeSmp:
+    """Mixin for an smp decoder model: any H, W (pads to the encoder's stride, crops the logits back).
 
     Built without pretrained weights; `lightning_modules.weights.load_weights` loads them.
     """
@@ -38,6 +38,10 @@ class UNet(smp.Unet):
         return crop(super().forward(pad_to_multiple(x, self.encoder.output_stride)), size)
 
 
-def checkpoint_filter(state_dict: dict, net: UNet, part: str = "cnn") -> dict:
+class UNet(AnySizeSmp, smp.Unet):
+    """smp U-Net that takes any input size."""
+
+
+def checkpoint_filter(state_dict: dict, net: AnySizeSmp, part: str = "cnn") -> dict:
     """CNN encoder weights (NASA MicroNet / smp ImageNet layout) -> `encoder.*` keys of `net`."""
     return micronet_checkpoint_filter(state_dict, net.encoder, prefix="encoder.")
