@@ -8,7 +8,6 @@ from types import SimpleNamespace
 import pytest
 import torch
 
-import datamodules
 from experiments.cli import CONFIGS, cli_main, resolve_config_names, run_name
 
 DATASETS = sorted(
@@ -50,8 +49,6 @@ def _print_config(capsys, *configs: str) -> str:
 
 @pytest.mark.parametrize("config", DATASETS)
 def test_dataset_config_parses(capsys, config: str) -> None:
-    if config.startswith("microlite") and not hasattr(datamodules, "MicroLite"):
-        pytest.skip("datamodules.MicroLite is not in this tree yet")
     out = _print_config(capsys, config)
     assert "class_path: datamodules." in out and "class_path: lightning_modules." in out
 
