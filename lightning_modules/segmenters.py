@@ -15,6 +15,12 @@ from typing import Any
 from lightning_modules.segmentation import SegmentationModule
 
 
+def net_kwargs(arguments: dict[str, Any]) -> dict[str, Any]:
+    """A wrapper's own arguments, less ``weights`` and the training ones, as YAML-friendly values for its net."""
+    skip = {"self", "weights", "kwargs", "__class__"}
+    return {k: list(v) if isinstance(v, tuple) else v for k, v in arguments.items() if k not in skip}
+
+
 class UNet(SegmentationModule):
     """U-Net (smp) on a CNN encoder."""
 
@@ -27,8 +33,7 @@ class UNet(SegmentationModule):
         weights: str | dict[str, str] = "none",
         **kwargs: Any,
     ) -> None:
-        net_kwargs = {"encoder_name": encoder_name, "decoder_channels": list(decoder_channels)}
-        super().__init__(self.net_name, net_kwargs, weights=weights, **kwargs)
+        super().__init__(self.net_name, net_kwargs(locals()), weights=weights, **kwargs)
 
 
 class UNetPlusPlus(UNet):
@@ -51,11 +56,7 @@ class SwinUnet(SegmentationModule):
         weights: str | dict[str, str] = "none",
         **kwargs: Any,
     ) -> None:
-        net_kwargs = {
-            "depth": depth if isinstance(depth, str) else list(depth), "embed_dim": embed_dim,
-            "num_heads": list(num_heads), "window_size": window_size, "mlp": mlp, "drop_path_rate": drop_path_rate,
-        }  # fmt: skip
-        super().__init__("swin_unet", net_kwargs, weights=weights, **kwargs)
+        super().__init__("swin_unet", net_kwargs(locals()), weights=weights, **kwargs)
 
 
 class CSUNet(SegmentationModule):
@@ -73,12 +74,7 @@ class CSUNet(SegmentationModule):
         weights: str | dict[str, str] = "none",
         **kwargs: Any,
     ) -> None:
-        net_kwargs = {
-            "encoder_name": encoder_name, "depth": depth if isinstance(depth, str) else list(depth),
-            "embed_dim": embed_dim, "num_heads": list(num_heads), "window_size": window_size, "mlp": mlp,
-            "drop_path_rate": drop_path_rate,
-        }  # fmt: skip
-        super().__init__("cs_unet", net_kwargs, weights=weights, **kwargs)
+        super().__init__("cs_unet", net_kwargs(locals()), weights=weights, **kwargs)
 
 
 class HiFormer(SegmentationModule):
@@ -99,13 +95,7 @@ class HiFormer(SegmentationModule):
         weights: str | dict[str, str] = "none",
         **kwargs: Any,
     ) -> None:
-        net_kwargs = {
-            "encoder_name": encoder_name, "depth": depth if isinstance(depth, str) else list(depth),
-            "embed_dim": embed_dim, "num_heads": list(num_heads), "window_size": window_size,
-            "drop_path_rate": drop_path_rate, "dlf_blocks": dlf_blocks, "dlf_depth": list(dlf_depth),
-            "dlf_heads": list(dlf_heads), "decoder_channels": decoder_channels,
-        }  # fmt: skip
-        super().__init__("hiformer", net_kwargs, weights=weights, **kwargs)
+        super().__init__("hiformer", net_kwargs(locals()), weights=weights, **kwargs)
 
 
 class TransDeepLab(SegmentationModule):
@@ -126,14 +116,7 @@ class TransDeepLab(SegmentationModule):
         weights: str | dict[str, str] = "none",
         **kwargs: Any,
     ) -> None:
-        net_kwargs = {
-            "depth": depth if isinstance(depth, str) else list(depth), "embed_dim": embed_dim,
-            "num_heads": list(num_heads), "window_size": window_size,
-            "sspp_window_sizes": list(sspp_window_sizes), "sspp_depth": sspp_depth, "decoder_depth": decoder_depth,
-            "decoder_last_depth": decoder_last_depth, "decoder_heads": decoder_heads,
-            "drop_path_rate": drop_path_rate,
-        }  # fmt: skip
-        super().__init__("transdeeplab", net_kwargs, weights=weights, **kwargs)
+        super().__init__("transdeeplab", net_kwargs(locals()), weights=weights, **kwargs)
 
 
 #: NETS name -> its LightningModule wrapper
