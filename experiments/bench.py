@@ -8,6 +8,8 @@ Timing: `--warmup` steps first (compilation happens there), then `--steps` steps
 synchronisations. Peak memory is CUDA's `max_memory_allocated` (CPU: not measured).
 On CPU the defaults shrink to 128², batch 2, 2 steps and leave out the compile variant (inductor's C++
 build takes minutes per model there; ask for it with `--variants`), so the whole table takes minutes.
+Then the data pipeline (`experiments.bench_data`): augmented samples/s of Super1 and EBC1 with 0, 2 and
+N DataLoader workers, beside the fastest model's consumption rate (`--data-sets` to choose, `none` to skip).
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from experiments import bench_data
 from lightning_modules.nets import NETS
 
 #: models of issue 8, as `name[:swin depth]`
@@ -160,6 +163,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--encoder", default="resnet50", help="smp encoder of the CNN-based nets")
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--threads", type=int, help="CPU threads (torch's default when not given)")
+    parser.add_argument("--data-sets", nargs="+", default=list(bench_data.SETS), help="or `none`")
+    parser.add_argument("--data-workers", nargs="+", type=int, default=bench_data.default_workers())
+    parser.add_argument("--data-batches", type=int, default=20, help="batches timed per loader")
     parser.add_argument("--json", type=Path, help="also write the results to this JSON file")
     args = parser.parse_args(argv)
     if args.threads:
@@ -179,6 +185,11 @@ def main(argv: list[str] | None = None) -> int:
     print(f"device {name}, {args.size}², batch {args.batch}, {args.steps} steps after {args.warmup} warm-up")
     results = run(args, device)
     print(table(results))
+    sets = [] if args.data_sets == ["none"] else args.data_sets
+    data = bench_data.run(sets, args.data_workers, args.batch, args.data_batches)
+    rates = [r.images_per_s for r in results if r.variant == "fp32" and r.images_per_s]
+    if data:
+        print(bench_data.table(data, max(rates, default=None)))
     if args.json:
         report = {
             "device": name,
@@ -188,6 +199,7 @@ def main(argv: list[str] | None = None) -> int:
             "steps": args.steps,
             "warmup": args.warmup,
             "results": [asdict(r) for r in results],
+            "data": [asdict(r) for r in data],
         }
         args.json.write_text(json.dumps(report, indent=2))
     return 1 if any(r.variant == "fp32" and r.error for r in results) else 0

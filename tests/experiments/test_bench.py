@@ -8,7 +8,20 @@ import torch
 
 from experiments import bench
 
-TINY = ["--models", "unet", "--encoder", "resnet18", "--size", "64", "--batch", "1", "--steps", "1"]
+TINY = [
+    "--models",
+    "unet",
+    "--encoder",
+    "resnet18",
+    "--size",
+    "64",
+    "--batch",
+    "1",
+    "--steps",
+    "1",
+    "--data-sets",
+    "none",
+]
 
 
 def test_bench_writes_every_key(tmp_path, capsys):
@@ -18,7 +31,7 @@ def test_bench_writes_every_key(tmp_path, capsys):
     )
     assert code == 0
     report = json.loads(out.read_text())
-    assert {"device", "torch", "size", "batch", "steps", "warmup", "results"} <= report.keys()
+    assert {"device", "torch", "size", "batch", "steps", "warmup", "results", "data"} <= report.keys()
     assert [(r["model"], r["variant"]) for r in report["results"]] == [("unet", "fp32"), ("unet", "bf16")]
     for row in report["results"]:
         assert row.keys() == {"model", "variant", "images_per_s", "step_ms", "peak_mem_gib", "ratio", "error"}
@@ -39,3 +52,19 @@ def test_a_failing_compile_is_reported_not_raised(tmp_path, monkeypatch):
     assert code == 0
     (row,) = json.loads(out.read_text())["results"]
     assert row["images_per_s"] is None and "no compiler here" in row["error"]
+
+
+def test_data_pipeline_rates_beside_the_model(tmp_path, capsys, monkeypatch):
+    """Without NASA data in the root, synthetic sets of the same kind are timed, per worker count."""
+    from experiments import bench_data
+
+    monkeypatch.setenv("MICROSEG_DATA", str(tmp_path / "no-data"))
+    out = tmp_path / "bench.json"
+    args = [*TINY[:-2], "--warmup", "0", "--variants", "fp32", "--device", "cpu", "--json", str(out)]
+    code = bench.main([*args, "--data-sets", "super1", "--data-workers", "0", "--data-batches", "2"])
+    assert code == 0
+    (row,) = json.loads(out.read_text())["data"]
+    assert row["dataset"] == "super1" and row["workers"] == 0 and row["source"] == "synthetic"
+    assert row["samples_per_s"] > 0
+    assert "vs model" in capsys.readouterr().out
+    assert 0 in bench_data.default_workers() and 2 in bench_data.default_workers()
