@@ -202,4 +202,11 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(module.main(argv[1:]) or 0)
     if not argv or argv[0] not in (*SUBCOMMANDS, "-h", "--help"):
         raise SystemExit(f"usage: python -m experiments {{{','.join((*SUBCOMMANDS, *TOOLS))}}} ...")
-    cli_main(None if argv == sys.argv[1:] else argv)
+    from datamodules.io import DataError
+    from lightning_modules.weights import WeightsUnavailable
+
+    try:
+        cli_main(None if argv == sys.argv[1:] else argv)
+    except (DataError, WeightsUnavailable) as err:  # the user's input or setup, not a bug: no traceback
+        print(f"error: {err}", file=sys.stderr)
+        sys.exit(2)

@@ -123,19 +123,28 @@ def _offline() -> bool:
 def fetch(url: str, sha256: str | None = None) -> Path:
     """Download `url` once into `<torch hub>/checkpoints/` with a progress bar and a sha256 check."""
     dest = Path(torch.hub.get_dir()) / "checkpoints" / url.rsplit("/", 1)[-1]
-    hint = f"download {url} yourself and pass the file as the weights path, or copy it to {dest}"
+    hint = (
+        f"download {url} yourself and pass the file as the weights path, or copy it to {dest} "
+        f"(or train from scratch with weights: none)"
+    )
     if not dest.is_file():
         if _offline():
-            raise RuntimeError(f"weights {url} are not in the cache and downloads are off (offline): {hint}")
+            raise WeightsUnavailable(
+                f"weights {url} are not in the cache and downloads are off (offline): {hint}"
+            )
         dest.parent.mkdir(parents=True, exist_ok=True)
         try:
             torch.hub.download_url_to_file(url, str(dest), hash_prefix=sha256, progress=True)
         except (URLError, OSError) as err:
-            raise RuntimeError(f"cannot download weights {url} ({err}): {hint}") from err
+            raise WeightsUnavailable(f"cannot download weights {url} ({err}): {hint}") from err
         print(f"downloaded {url} -> {dest} (sha256 {hashlib.sha256(dest.read_bytes()).hexdigest()})")
     elif sha256 and hashlib.sha256(dest.read_bytes()).hexdigest() != sha256:
         raise RuntimeError(f"{dest} does not match the sha256 of {url}: delete it to download again")
     return dest
+
+
+class WeightsUnavailable(RuntimeError):
+    """Pretrained weights that cannot be had here (offline, not cached): the message says what to do."""
 
 
 def _hf_file(repo_id: str, revision: str | None = None) -> Path:
@@ -144,9 +153,10 @@ def _hf_file(repo_id: str, revision: str | None = None) -> Path:
     try:
         return Path(hf_hub_download(repo_id, filename="model.safetensors", revision=revision))
     except Exception as err:  # offline / not cached / no network all raise different types
-        raise RuntimeError(
+        raise WeightsUnavailable(
             f"cannot get https://huggingface.co/{repo_id} ({type(err).__name__}): download it where there is "
-            "network (the Hugging Face cache is used) or pass its model.safetensors as the weights path"
+            "network (the Hugging Face cache is used) or pass its model.safetensors as the weights path "
+            "(or train from scratch with weights: none)"
         ) from err
 
 

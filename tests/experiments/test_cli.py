@@ -135,3 +135,19 @@ def test_given_root_dir_holds_checkpoints_and_wandb_run(tmp_path, monkeypatch) -
     assert (root / "checkpoints" / "best.ckpt").is_file()
     assert any((root / "wandb").glob("offline-run-*"))
     assert not (tmp_path / "microseg").exists()
+
+
+@pytest.mark.slow
+def test_unavailable_weights_end_with_one_clear_error(tmp_path, capsys, monkeypatch) -> None:
+    """Offline and not cached: exit 2 with the URL and the way out, not a traceback."""
+    from experiments.cli import main
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
+    with pytest.raises(SystemExit) as exit_info:
+        main(["fit", "--config", "demo.yaml", *TINY[:-1], "--model.init_args.weights=imagenet",
+              "--data.init_args.size=32", f"--trainer.default_root_dir={tmp_path}"])  # fmt: skip
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert "huggingface.co/smp-hub/resnet18.imagenet" in err and "weights: none" in err
+    assert "Traceback" not in err
