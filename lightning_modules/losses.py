@@ -7,9 +7,19 @@ so the loss matches the pooled 0.5-threshold IoU they report.
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 from segmentation_models_pytorch.losses import DiceLoss
 from torch import nn
+
+
+def one_hot_nchw(mask: torch.Tensor, num_classes: int, dtype: torch.dtype = torch.bool) -> torch.Tensor:
+    """(B, H, W) class indices -> (B, C, H, W) one-hot, built directly in the logits' layout.
+
+    Unlike ``F.one_hot(...).permute(0, 3, 1, 2)`` this never materialises an int64 (B, H, W, C) copy and
+    never reads the mask's min/max back to the host (``F.one_hot`` does on CPU), so a training step
+    stays free of device-to-host syncs. Indices outside ``[0, C)`` give an all-zero pixel.
+    """
+    classes = torch.arange(num_classes, device=mask.device).view(1, -1, 1, 1)
+    return (mask.unsqueeze(1) == classes).to(dtype)
 
 
 class BCEDiceLoss(nn.Module):
@@ -23,5 +33,5 @@ class BCEDiceLoss(nn.Module):
         self.dice = DiceLoss(mode="multilabel", from_logits=True)
 
     def forward(self, logits: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        target = F.one_hot(mask, logits.shape[1]).permute(0, 3, 1, 2).to(logits.dtype)
+        target = one_hot_nchw(mask, logits.shape[1], logits.dtype)
         return self.bce_weight * self.bce(logits, target) + self.dice_weight * self.dice(logits, target)

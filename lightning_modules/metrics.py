@@ -11,9 +11,10 @@
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
-from torchmetrics import MeanMetric, Metric, MetricCollection
+from torchmetrics import Metric, MetricCollection
 from torchmetrics.classification import MulticlassJaccardIndex
+
+from lightning_modules.losses import one_hot_nchw
 
 
 class NasaIoU(Metric):
@@ -30,12 +31,35 @@ class NasaIoU(Metric):
 
     def update(self, logits: torch.Tensor, mask: torch.Tensor) -> None:
         pred = logits.sigmoid() > self.threshold
-        truth = F.one_hot(mask, logits.shape[1]).permute(0, 3, 1, 2).bool()
+        truth = one_hot_nchw(mask, logits.shape[1])
         self.intersection += (pred & truth).sum()
         self.union += (pred | truth).sum()
 
     def compute(self) -> torch.Tensor:
         return self.intersection.float() / self.union.clamp_min(1).float()
+
+
+class WeightedMean(Metric):
+    """Mean of per-batch values weighted by their batch sizes, in sum states (exact under DDP).
+
+    Replaces torchmetrics' ``MeanMetric``, whose NaN check reads a flag back to the host on every update
+    (a GPU sync per training step), and whose ``nan_strategy="disable"`` drops the weights (1.9.0). A NaN
+    loss is not hidden: it makes the logged mean NaN.
+    """
+
+    full_state_update = False
+
+    def __init__(self, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.add_state("total", default=torch.tensor(0.0), dist_reduce_fx="sum")
+        self.add_state("weight", default=torch.tensor(0.0), dist_reduce_fx="sum")
+
+    def update(self, value: torch.Tensor, weight: float) -> None:
+        self.total += value.detach().float() * weight
+        self.weight += weight
+
+    def compute(self) -> torch.Tensor:
+        return self.total / self.weight
 
 
 class SegmentationMetrics(MetricCollection):
@@ -51,7 +75,7 @@ class SegmentationMetrics(MetricCollection):
                     num_classes=len(class_names), average=None, validate_args=False
                 ),
                 "nasa_iou": NasaIoU(),
-                "loss": MeanMetric(),
+                "loss": WeightedMean(),
             },
             compute_groups=False,
         )

@@ -120,9 +120,9 @@ class SegmentationModule(L.LightningModule):
     def _step(self, batch: dict, stage: str) -> torch.Tensor:
         logits = self(batch["image"])
         loss = self.loss(logits, batch["mask"])
+        # nothing is logged per step: a logged tensor is read back to the host (a GPU sync every step),
+        # and the benchmark sets have a handful of steps per epoch; the epoch means come from the metrics
         self.metrics[f"{stage}_metrics"].update(logits.detach(), batch["mask"], loss.detach())
-        if stage == "train":  # per step, without a host sync; the epoch mean comes from the metrics
-            self.log("train/loss_step", loss, on_step=True, on_epoch=False, batch_size=len(logits))
         return loss
 
     def training_step(self, batch: dict, batch_idx: int) -> torch.Tensor:

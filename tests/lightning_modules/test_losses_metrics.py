@@ -6,8 +6,9 @@ import math
 
 import torch
 
-from lightning_modules.losses import BCEDiceLoss
-from lightning_modules.metrics import NasaIoU, SegmentationMetrics
+from lightning_modules.losses import BCEDiceLoss, one_hot_nchw
+from lightning_modules.metrics import NasaIoU, SegmentationMetrics, WeightedMean
+from tests.host_syncs import HostSyncCounter
 
 
 def test_loss_known_value() -> None:
@@ -58,3 +59,27 @@ def test_nasa_iou_thresholds_each_channel_independently() -> None:
     metric.update(logits, mask)
     # channel 0: pred {0}, truth {0} -> I1 U1; channel 1: pred {0,1}, truth {1} -> I1 U2
     assert math.isclose(metric.compute(), 2 / 3, abs_tol=1e-6)
+
+
+def test_one_hot_nchw_matches_torch_one_hot() -> None:
+    mask = torch.randint(0, 4, (2, 5, 7))
+    expected = torch.nn.functional.one_hot(mask, 4).permute(0, 3, 1, 2)
+    assert torch.equal(one_hot_nchw(mask, 4, torch.long), expected)
+    assert one_hot_nchw(mask, 4).dtype == torch.bool
+
+
+def test_loss_mean_is_weighted_by_batch_size() -> None:
+    # 1 image with loss 1 and 3 images with loss 4: the per-image mean is 13/4, not (1+4)/2
+    mean = WeightedMean()
+    mean.update(torch.tensor(1.0), 1)
+    mean.update(torch.tensor(4.0), 3)
+    assert math.isclose(mean.compute(), 3.25, abs_tol=1e-6)
+
+
+def test_loss_and_metric_updates_read_nothing_back_from_the_device() -> None:
+    logits, mask = torch.randn(2, 3, 8, 8), torch.randint(0, 3, (2, 8, 8))
+    metrics = SegmentationMetrics(["matrix", "secondary", "tertiary"])
+    with HostSyncCounter() as syncs:
+        loss = BCEDiceLoss()(logits, mask)
+        metrics.update(logits, mask, loss)
+    assert not syncs.origins, "\n".join(syncs.origins)
