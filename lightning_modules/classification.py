@@ -15,7 +15,7 @@ from torch.optim.lr_scheduler import CosineAnnealingLR, LinearLR, SequentialLR
 from torchmetrics import MetricCollection
 from torchmetrics.classification import MulticlassAccuracy
 
-from lightning_modules.segmentation import IMAGENET_MEAN, IMAGENET_STD, build_net
+from lightning_modules.segmentation import FUSED_ADAM_DEVICES, IMAGENET_MEAN, IMAGENET_STD, build_net
 
 
 class ClassificationModule(L.LightningModule):
@@ -133,7 +133,10 @@ class ClassificationModule(L.LightningModule):
     def configure_optimizers(self):
         hp = self.hparams
         optimizer = torch.optim.AdamW(
-            self.parameters(), lr=hp.lr, weight_decay=hp.weight_decay, fused=self.device.type == "cuda"
+            self.parameters(),
+            lr=hp.lr,
+            weight_decay=hp.weight_decay,
+            fused=self.device.type in FUSED_ADAM_DEVICES,
         )
         max_epochs = (
             self.trainer.max_epochs if self.trainer.max_epochs and self.trainer.max_epochs > 0 else 300

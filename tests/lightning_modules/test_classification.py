@@ -21,6 +21,7 @@ def test_warmup_then_cosine_schedule() -> None:
     config = model.configure_optimizers()
     optimizer, scheduler = config["optimizer"], config["lr_scheduler"]["scheduler"]
     assert isinstance(optimizer, torch.optim.AdamW) and optimizer.param_groups[0]["weight_decay"] == 0.05
+    assert optimizer.param_groups[0]["fused"]
     lrs = []
     for _ in range(20):
         lrs.append(optimizer.param_groups[0]["lr"])

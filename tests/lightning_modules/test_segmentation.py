@@ -68,6 +68,7 @@ def test_optimizer_default_and_injection(tiny) -> None:
     model = SegmentationModule("tiny", num_classes=3)
     opt = model.configure_optimizers()
     assert isinstance(opt, torch.optim.Adam) and opt.param_groups[0]["lr"] == 2e-4
+    assert opt.param_groups[0]["fused"]  # one kernel per step, on CPU too
     model = SegmentationModule("tiny", num_classes=3, optimizer=lambda p: torch.optim.SGD(p, lr=0.1))
     assert isinstance(model.configure_optimizers(), torch.optim.SGD)
 
