@@ -11,7 +11,9 @@ detection code. On a map no larger than one window (256² input, stage 4) the sh
 with the mask, where the original Swin would switch the shift off.
 
 Attention runs through `F.scaled_dot_product_attention` (timm's `WindowAttention.fused_attn`, which timm
-leaves off by default for Swin, is switched on here).
+leaves off by default for Swin, is switched on here). The shifted-window mask depends only on the map
+size, so each block keeps the masks of the last few sizes instead of rebuilding one per forward
+(`SwinBlock`).
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from collections.abc import Sequence
 import torch
 import torch.nn.functional as F
 from timm.layers import PatchEmbed, calculate_drop_path_rates, resample_patch_embed, resize_rel_pos_bias_table
-from timm.models.swin_transformer import SwinTransformerStage, WindowAttention
+from timm.models.swin_transformer import SwinTransformerBlock, SwinTransformerStage, WindowAttention
 from torch import nn
 
 from lightning_modules.nets.blocks import ResMLP, init_linear
@@ -41,6 +43,36 @@ def resolve_depths(depth: str | Sequence[int]) -> tuple[int, ...]:
             )
         return DEPTHS[depth]
     return tuple(int(d) for d in depth)
+
+
+class SwinBlock(SwinTransformerBlock):
+    """timm's Swin block whose shifted-window attention mask is cached per map size, device and dtype.
+
+    With `dynamic_mask` timm rebuilds the mask on every forward (about 15 small kernels per shifted block);
+    it is a constant of the padded map size, so it is built once per size. Traced code (`torch.compile`)
+    builds it in the graph instead, where the compiler fuses it, and no Python cache is traced.
+    """
+
+    max_cached_sizes = 4
+
+    def get_attn_mask(
+        self,
+        x: torch.Tensor | None = None,
+        device: torch.device | None = None,
+        dtype: torch.dtype | None = None,
+    ) -> torch.Tensor | None:
+        if not any(self.shift_size):
+            return None
+        if x is None or torch.compiler.is_compiling():
+            return super().get_attn_mask(x, device, dtype)
+        cache: dict = self.__dict__.setdefault("_attn_masks", {})
+        key = (x.shape[1], x.shape[2], x.device, x.dtype)
+        if key not in cache:
+            if len(cache) >= self.max_cached_sizes:
+                cache.pop(next(iter(cache)))  # the oldest size
+            with torch.inference_mode(False):  # a mask first built in validation also serves training
+                cache[key] = super().get_attn_mask(x)
+        return cache[key]
 
 
 def swin_stage(
@@ -72,6 +104,7 @@ def swin_stage(
         drop_path=drop_path,
     )
     for block in stage.blocks:
+        block.__class__ = SwinBlock  # timm's stage takes no block class; SwinBlock only adds the mask cache
         if mlp == "resmlp":
             block.mlp = ResMLP(out_dim, block.mlp.fc1.out_features)
     for module in stage.modules():

@@ -9,6 +9,7 @@ import pytest
 import timm
 import torch
 import torch.nn.functional as F
+from timm.models.swin_transformer import SwinTransformerBlock
 
 from lightning_modules.nets import NETS
 from lightning_modules.nets.blocks import FinalPatchExpand, PatchExpand, ResMLP
@@ -145,6 +146,26 @@ def test_swin_attention_goes_through_sdpa():
     ):
         enc(torch.randn(1, 3, 64, 64))
     assert sdpa.call_count == sum(enc.depths)
+
+
+def test_shifted_window_mask_is_built_once_per_map_size():
+    enc = SwinEncoder("intermediate").eval()
+    build = mock.patch.object(
+        SwinTransformerBlock, "get_attn_mask", autospec=True, side_effect=SwinTransformerBlock.get_attn_mask
+    )
+    x = torch.randn(1, 3, 64, 96)
+    with build as built:
+        with torch.inference_mode():  # Lightning validates in inference mode, sanity check first
+            first = enc(x)
+        assert built.call_count == 4  # one shifted block per stage
+        second = enc(x)
+        sum(f.sum() for f in second).backward()  # masks cached in inference mode serve training
+        assert built.call_count == 4
+        enc(torch.randn(1, 3, 96, 96))
+        # stage maps 24x24 and 12x12 (padded 24x24, 16x16) are new; 6x6 and 3x3 pad to the cached 8x8
+        assert built.call_count == 6
+    for a, b in zip(first, second, strict=True):
+        torch.testing.assert_close(a, b.detach(), rtol=1e-4, atol=1e-4)
 
 
 def test_swin_encoder_equals_timm_swin_with_its_weights():
