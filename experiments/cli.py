@@ -19,6 +19,8 @@ from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.cli import LightningCLI, SaveConfigCallback
 from lightning.pytorch.loggers import WandbLogger
 
+from callbacks.fast_path import default_precision
+
 #: subcommand -> module providing ``main(argv: list[str]) -> int | None``
 TOOLS: dict[str, str] = {
     "data": "experiments.data_cmd",
@@ -112,6 +114,8 @@ class MicrosegCLI(LightningCLI):
         trainer = self._subconfig(self.config).trainer
         if not trainer.sync_batchnorm and _multi_gpu(trainer.accelerator, trainer.devices):
             trainer.sync_batchnorm = True
+        if trainer.precision is None:  # not chosen: the fast path where it is fast (callbacks/fast_path.py)
+            trainer.precision = default_precision(trainer.accelerator)
 
     def instantiate_trainer(self, **kwargs: Any) -> L.Trainer:
         config = self._subconfig(self.config)

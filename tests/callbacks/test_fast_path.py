@@ -1,0 +1,137 @@
+"""The fast path (bf16-mixed, channels_last, compile) is chosen per device and leaves predictions unchanged."""
+
+from __future__ import annotations
+
+import copy
+
+import lightning as L
+import pytest
+import torch
+from torch import nn
+
+from callbacks.fast_path import FastPath, compile_with_fallback, default_precision
+from datamodules import Synthetic
+from experiments import cli
+from experiments.cli import cli_main
+from lightning_modules import UNet
+
+
+def _trainer(**kwargs) -> L.Trainer:
+    options = dict(
+        accelerator="cpu", logger=False, enable_progress_bar=False, enable_model_summary=False,
+        enable_checkpointing=False,
+    )  # fmt: skip
+    return L.Trainer(**(options | kwargs))
+
+
+@pytest.fixture(scope="module")
+def trained() -> tuple[UNet, Synthetic]:
+    """A U-Net-ResNet18 trained for a few CPU seconds on synthetic micrographs (confident predictions)."""
+    torch.set_num_threads(1)
+    L.seed_everything(0)
+    data = Synthetic(size=64, num_train=8, num_val=4, num_test=1, batch_size=4, num_workers=0)
+    model = UNet(
+        encoder_name="resnet18", num_classes=data.num_classes, class_names=data.class_names,
+        optimizer=lambda params: torch.optim.Adam(params, lr=1e-3),
+    )  # fmt: skip
+    _trainer(max_epochs=16, limit_val_batches=0).fit(model, data)
+    return model, data
+
+
+def test_default_precision_is_bf16_only_on_a_bf16_gpu(monkeypatch) -> None:
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert default_precision("auto") == "32-true"  # CPU: bf16 autocast is 10-30x slower there
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *a, **k: True)
+    assert default_precision("auto") == "bf16-mixed"
+    assert default_precision("gpu") == "bf16-mixed"
+    assert default_precision("cpu") == "32-true"
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *a, **k: False)
+    assert default_precision("auto") == "32-true"  # no fp16 guesswork: it would need loss scaling
+
+
+def test_cli_fills_only_an_unset_precision(tmp_path, monkeypatch) -> None:
+    base = ["--config", "demo.yaml", "--trainer.logger=false", f"--trainer.default_root_dir={tmp_path}"]
+    assert cli_main(base, run=False).trainer.precision == default_precision("auto")
+    monkeypatch.setattr(cli, "default_precision", lambda accelerator: "bf16-mixed")  # as on a GPU
+    assert cli_main(base, run=False).trainer.precision == "bf16-mixed"
+    chosen = cli_main([*base, "--trainer.precision=32-true"], run=False)
+    assert chosen.trainer.precision == "32-true"  # an explicit choice is kept
+
+
+def test_channels_last_is_applied_on_request_and_left_alone_on_cpu(trained) -> None:
+    model, data = trained
+    for option, expected in ((None, False), (True, True)):
+        copy_ = copy.deepcopy(model)
+        _trainer(callbacks=[FastPath(channels_last=option)]).validate(copy_, data, verbose=False)
+        conv = copy_.net.encoder.conv1.weight
+        assert conv.is_contiguous(memory_format=torch.channels_last) is expected
+        assert conv.is_contiguous() is not expected
+
+
+def test_fast_path_predicts_what_fp32_predicts(trained) -> None:
+    """bf16-mixed + channels_last (the GPU default) against fp32 eager, through the Trainer, on CPU.
+
+    bf16 keeps 8 bits of mantissa, so only pixels whose two best logits are nearly tied may flip.
+    """
+    model, data = trained
+    fp32 = _trainer()
+    fast = _trainer(precision="bf16-mixed", callbacks=[FastPath(channels_last=True)])
+    fast_model = copy.deepcopy(model)
+    reference = torch.cat(fp32.predict(model, data.val_dataloader()))
+    predicted = torch.cat(fast.predict(fast_model, data.val_dataloader()))
+    assert fast_model.net.encoder.conv1.weight.is_contiguous(memory_format=torch.channels_last)
+    agreement = (reference == predicted).float().mean().item()
+    print(f"fp32 vs bf16-mixed+channels_last: {agreement:.4%} of pixels agree")
+    assert agreement >= 0.99, f"{agreement:.4f} of pixels agree"
+    iou_fp32 = fp32.validate(model, data, verbose=False)[0]["val/iou"]
+    iou_fast = fast.validate(fast_model, data, verbose=False)[0]["val/iou"]
+    assert iou_fp32 > 0.3  # the net has learnt something: the comparison is not between two random nets
+    print(f"val IoU fp32 {iou_fp32:.4f}, fast path {iou_fast:.4f}")
+    assert abs(iou_fp32 - iou_fast) <= 0.005
+
+
+def _net_and_input() -> tuple[nn.Module, torch.Tensor]:
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.ReLU(), nn.Conv2d(8, 3, 1))
+    return net, torch.randn(2, 3, 16, 16)
+
+
+def test_compiled_net_matches_eager() -> None:
+    net, x = _net_and_input()
+    expected = net(x)
+    assert compile_with_fallback(net, backend="aot_eager")
+    torch.testing.assert_close(net(x), expected)
+    assert list(net.state_dict()) == ["0.weight", "0.bias", "2.weight", "2.bias"]  # checkpoints unchanged
+
+
+def test_a_failing_compiler_falls_back_to_eager(monkeypatch) -> None:
+    from torch._dynamo import config as dynamo_config
+
+    monkeypatch.setattr(dynamo_config, "suppress_errors", False)  # restored after the test
+
+    calls = []
+
+    def broken_backend(graph, example_inputs):
+        calls.append(graph)
+        raise RuntimeError("no C++ compiler here")
+
+    net, x = _net_and_input()
+    expected = net(x)
+    torch._dynamo.reset()
+    assert compile_with_fallback(net, backend=broken_backend)
+    torch.testing.assert_close(net(x), expected)  # ran eagerly (dynamo logs the error as a warning)
+    assert calls, "the compiler was never tried"
+    torch._dynamo.reset()
+
+
+def test_compile_unavailable_is_a_warning_not_an_error(monkeypatch) -> None:
+    net, x = _net_and_input()
+
+    def unsupported(self, *args, **kwargs):
+        raise RuntimeError("torch.compile is not supported on Python 3.99")
+
+    monkeypatch.setattr(nn.Module, "compile", unsupported)
+    with pytest.warns(UserWarning, match="not supported on Python 3.99"):
+        assert not compile_with_fallback(net)
+    assert net(x).shape == (2, 3, 16, 16)
