@@ -1,9 +1,12 @@
 """`python -m experiments bench`: train-step throughput of every network, per speed-up variant.
 
 A train step is forward + loss + backward + Adam step on random data of the real shapes. Each model is
-timed in four variants, each against the fp32 eager baseline measured in the same run:
-`fp32` (eager), `bf16` (bf16-mixed autocast), `bf16+cl` (+ channels_last weights and input) and
-`bf16+cl+compile` (+ `torch.compile`; a compile error is reported in the table, not raised).
+timed in five variants, each against the fp32 eager baseline measured in the same run:
+`fp32` (eager, torch's default Adam: what the paper's code runs), `bf16` (bf16-mixed autocast),
+`bf16+cl` (+ channels_last weights and input), `bf16+cl+compile` (+ `torch.compile`; a compile error is
+reported in the table, not raised) and `default`: what `python -m experiments fit` trains with on this
+device (`callbacks/fast_path.py`: bf16-mixed and channels_last on a bf16 GPU, fp32 on CPU; fused Adam).
+`--profile` prints `torch.profiler`'s busiest operators of a few steps of each model instead.
 Timing: `--warmup` steps first (compilation happens there), then `--steps` steps between two device
 synchronisations. Peak memory is CUDA's `max_memory_allocated` (CPU: not measured).
 On CPU the defaults shrink to 128², batch 2, 2 steps and leave out the compile variant (inductor's C++
@@ -19,6 +22,7 @@ import inspect
 import json
 import platform
 import time
+from collections.abc import Callable
 from contextlib import nullcontext
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -26,9 +30,12 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torch.profiler import ProfilerActivity
 
+from callbacks.fast_path import channels_last_by_default, default_precision
 from experiments import bench_data
 from lightning_modules.nets import NETS
+from lightning_modules.segmentation import FUSED_ADAM_DEVICES
 
 #: models of issue 8, as `name[:swin depth]`
 MODELS = (
@@ -41,7 +48,7 @@ MODELS = (
     "unetplusplus",
     "swin_classifier",
 )
-VARIANTS = ("fp32", "bf16", "bf16+cl", "bf16+cl+compile")
+VARIANTS = ("fp32", "bf16", "bf16+cl", "bf16+cl+compile", "default")
 #: (size, batch, steps, warmup) when not given on the command line
 DEFAULTS = {"cuda": (512, 8, 20, 5), "cpu": (128, 2, 2, 1)}
 
@@ -74,27 +81,43 @@ def _sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-def time_variant(
-    spec: str, variant: str, args: argparse.Namespace, device: torch.device
-) -> tuple[float, float | None]:
-    """(seconds per step, peak GiB) of one model in one variant."""
+@dataclass
+class Options:
+    bf16: bool
+    channels_last: bool
+    compile: bool
+    fused_adam: bool
+
+
+def options(variant: str, device: torch.device) -> Options:
+    """What a variant name switches on; `default` asks the training code itself."""
+    if variant == "default":
+        return Options(
+            bf16=default_precision(device.type) == "bf16-mixed",
+            channels_last=channels_last_by_default(device),
+            compile=False,
+            fused_adam=device.type in FUSED_ADAM_DEVICES,
+        )
+    return Options(variant.startswith("bf16"), "+cl" in variant, variant.endswith("+compile"), False)
+
+
+def train_step(spec: str, variant: str, args: argparse.Namespace, device: torch.device) -> Callable[[], None]:
+    """One model's train step in one variant, on random data of the real shapes, ready to call."""
+    opts = options(variant, device)
     classify = spec.startswith("swin_classifier")
     num_classes = 74 if classify else 3
     torch.manual_seed(0)
     net = build(spec, args.encoder, num_classes).to(device).train()
-    channels_last = "+cl" in variant
-    if channels_last:
+    if opts.channels_last:
         net = net.to(memory_format=torch.channels_last)
-    optimizer = torch.optim.Adam(net.parameters(), lr=1e-4)
-    step_fn = torch.compile(net) if variant.endswith("+compile") else net
+    optimizer = torch.optim.Adam(net.parameters(), lr=1e-4, fused=opts.fused_adam or None)
+    step_fn = torch.compile(net) if opts.compile else net
     x = torch.randn(args.batch, 3, args.size, args.size, device=device)
-    if channels_last:
+    if opts.channels_last:
         x = x.contiguous(memory_format=torch.channels_last)
     shape = (args.batch,) if classify else (args.batch, args.size, args.size)
     y = torch.randint(0, num_classes, shape, device=device)
-    autocast = (
-        torch.autocast(device.type, dtype=torch.bfloat16) if variant.startswith("bf16") else nullcontext()
-    )
+    autocast = torch.autocast(device.type, dtype=torch.bfloat16) if opts.bf16 else nullcontext()
 
     def step() -> None:
         with autocast:
@@ -103,6 +126,14 @@ def time_variant(
         optimizer.step()
         optimizer.zero_grad(set_to_none=True)
 
+    return step
+
+
+def time_variant(
+    spec: str, variant: str, args: argparse.Namespace, device: torch.device
+) -> tuple[float, float | None]:
+    """(seconds per step, peak GiB) of one model in one variant."""
+    step = train_step(spec, variant, args, device)
     if device.type == "cuda":
         torch.cuda.empty_cache()
         torch.cuda.reset_peak_memory_stats(device)
@@ -140,6 +171,24 @@ def run(args: argparse.Namespace, device: torch.device) -> list[Result]:
     return results
 
 
+def profile(args: argparse.Namespace, device: torch.device) -> None:
+    """`torch.profiler` tables of `--steps` train steps per model and variant, busiest operators first."""
+    activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if device.type == "cuda" else [])
+    sort = "self_cuda_time_total" if device.type == "cuda" else "self_cpu_time_total"
+    for spec in args.models:
+        for variant in args.variants:
+            step = train_step(spec, variant, args, device)
+            for _ in range(max(args.warmup, 1)):
+                step()
+            _sync(device)
+            with torch.profiler.profile(activities=activities) as prof:
+                for _ in range(args.steps):
+                    step()
+                _sync(device)
+            print(f"\n{spec} {variant}: {args.steps} steps")
+            print(prof.key_averages().table(sort_by=sort, row_limit=args.profile_rows))
+
+
 def table(results: list[Result]) -> str:
     lines = [f"{'model':<22} {'variant':<16} {'img/s':>9} {'ms/step':>9} {'peak GiB':>9} {'vs fp32':>8}"]
     for r in results:
@@ -167,6 +216,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--data-workers", nargs="+", type=int, default=bench_data.default_workers())
     parser.add_argument("--data-batches", type=int, default=20, help="batches timed per loader")
     parser.add_argument("--json", type=Path, help="also write the results to this JSON file")
+    parser.add_argument("--profile", action="store_true", help="print profiler tables instead of timing")
+    parser.add_argument("--profile-rows", type=int, default=25, help="operators per profiler table")
     args = parser.parse_args(argv)
     if args.threads:
         torch.set_num_threads(
@@ -183,6 +234,9 @@ def main(argv: list[str] | None = None) -> int:
         else f"{platform.processor() or 'cpu'} ({torch.get_num_threads()} threads)"
     )
     print(f"device {name}, {args.size}², batch {args.batch}, {args.steps} steps after {args.warmup} warm-up")
+    if args.profile:
+        profile(args, device)
+        return 0
     results = run(args, device)
     print(table(results))
     sets = [] if args.data_sets == ["none"] else args.data_sets
