@@ -33,7 +33,9 @@ def datamodule(name: str, workers: int, batch: int, root: Path):
     from datamodules import Synthetic
     from datamodules.nasa import NASA_SETS
 
-    options = {"batch_size": batch, "num_workers": workers, "persistent_workers": False}
+    # persistent workers, as the dataset configs train: a set with one training image (Super3) would
+    # otherwise start its workers anew for every batch
+    options = {"batch_size": batch, "num_workers": workers, "persistent_workers": True}
     if not verify(root / NASA_SETS[name].folder):
         return NASA_SETS[name](root=str(root), **options), "NASA"
     kind, size = ("ebc", 1024) if name.startswith("ebc") else ("super", 512)

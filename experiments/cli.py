@@ -178,7 +178,8 @@ def cli_main(args: list[str] | None = None, run: bool = True) -> MicrosegCLI:
         L.LightningDataModule,
         subclass_mode_model=True,
         subclass_mode_data=True,
-        parser_kwargs={sub: defaults for sub in SUBCOMMANDS},
+        # without a subcommand (run=False: build, don't run) the one parser takes the defaults itself
+        parser_kwargs={sub: defaults for sub in SUBCOMMANDS} if run else defaults,
         save_config_callback=LogConfig,
         save_config_kwargs={"overwrite": True},
         args=args,

@@ -52,7 +52,9 @@ def test_default_precision_is_bf16_only_on_a_bf16_gpu(monkeypatch) -> None:
 
 def test_cli_fills_only_an_unset_precision(tmp_path, monkeypatch) -> None:
     base = ["--config", "demo.yaml", "--trainer.logger=false", f"--trainer.default_root_dir={tmp_path}"]
-    assert cli_main(base, run=False).trainer.precision == default_precision("auto")
+    built = cli_main(base, run=False)
+    assert built.trainer.precision == default_precision("auto")
+    assert any(isinstance(c, FastPath) for c in built.trainer.callbacks)  # defaults.yaml applies
     monkeypatch.setattr(cli, "default_precision", lambda accelerator: "bf16-mixed")  # as on a GPU
     assert cli_main(base, run=False).trainer.precision == "bf16-mixed"
     chosen = cli_main([*base, "--trainer.precision=32-true"], run=False)
@@ -135,3 +137,14 @@ def test_compile_unavailable_is_a_warning_not_an_error(monkeypatch) -> None:
     with pytest.warns(UserWarning, match="not supported on Python 3.99"):
         assert not compile_with_fallback(net)
     assert net(x).shape == (2, 3, 16, 16)
+
+
+@pytest.mark.parametrize("config", ["demo.yaml", pytest.param("microlite.yaml", marks=pytest.mark.real_data)])
+def test_one_flag_turns_compile_on(tmp_path, config, request) -> None:
+    """FastPath is the last callback of the configs, so `--trainer.callbacks.compile=true` reaches it."""
+    args = ["--config", config, "--trainer.logger=false", f"--trainer.default_root_dir={tmp_path}"]
+    if config == "microlite.yaml":
+        args.append(f"--data.init_args.root={request.getfixturevalue('microlite_root')}")
+    built = cli_main([*args, "--trainer.callbacks.compile=true"], run=False)
+    (fast_path,) = [c for c in built.trainer.callbacks if isinstance(c, FastPath)]
+    assert fast_path.compile
