@@ -234,3 +234,15 @@ def test_resmlp_is_a_drop_in_for_timm_mlp():
     enc = SwinEncoder("intermediate", mlp="resmlp")
     assert all(isinstance(b.mlp, ResMLP) for stage in enc.layers for b in stage.blocks)
     assert len(enc.optional_keys()) == 2 * sum(enc.depths)
+
+
+def test_cnn_to_swin_hand_over_is_a_view_with_channels_last_weights():
+    """FastPath's channels_last (GPU default) makes the CNN maps NHWC in memory, so `nchw_to_nhwc` copies nothing."""
+    from lightning_modules.nets.blocks import nchw_to_nhwc
+
+    net = CSUNet(num_classes=3, encoder_name="resnet18").eval()
+    x = torch.randn(1, 3, 64, 64)  # plain NCHW input: the first convolution follows the weights' layout
+    with torch.no_grad():
+        assert not any(nchw_to_nhwc(f).is_contiguous() for f in net.cnn(x))
+        net = net.to(memory_format=torch.channels_last)
+        assert all(nchw_to_nhwc(f).is_contiguous() for f in net.cnn(x))
