@@ -2,7 +2,7 @@
 
 The checkpoint carries the network, class names, colours and normalisation, so nothing else is needed.
 Images of any size go through overlapping windows (`lightning_modules.inference`). Per image ``<stem>``
-the output folder gets ``<stem>_mask.png`` (pixel value = class index), ``<stem>_overlay.png`` (class
+(``<stem>_<ext>`` where two inputs share a stem, so none overwrites another) the output folder gets ``<stem>_mask.png`` (pixel value = class index), ``<stem>_overlay.png`` (class
 colours over the image, with a legend) and the measurements of `experiments.measure_cmd`; the folder
 gets ``classes.json`` (so `measure` can be re-run on the masks) and ``summary.csv``/``summary.json``.
 A bad file does not stop a folder run: failures are listed at the end and the exit status is 1.
@@ -14,6 +14,7 @@ import argparse
 import json
 import sys
 import warnings
+from collections import Counter
 from pathlib import Path
 
 import torch
@@ -68,10 +69,20 @@ def resolve_device(name: str) -> torch.device:
     return device
 
 
+def output_names(files: list[Path]) -> dict[Path, str]:
+    """Each input's output name: its stem, or ``<stem>_<ext>`` where inputs share a stem (``a.png``, ``a.tif``).
+
+    Without this, the second image's mask, overlay and measurements would overwrite the first's.
+    """
+    stems = Counter(path.stem for path in files)
+    return {p: p.stem if stems[p.stem] == 1 else f"{p.stem}_{p.suffix.lstrip('.')}" for p in files}
+
+
 def predict_file(
     net: torch.nn.Module,
     meta: SegmenterMeta,
     path: Path,
+    stem: str,
     args: argparse.Namespace,
     device: torch.device,
     pixel: PixelSize | None,
@@ -89,7 +100,6 @@ def predict_file(
         progress=not args.quiet,
     )
     mask = logits.argmax(0).numpy()
-    stem = path.stem
     write_index_mask(mask, args.output / f"{stem}_mask.png")
     colors = meta.class_colors or default_colors(meta.num_classes)
     overlay(image, mask, meta.class_names, colors).save(args.output / f"{stem}_overlay.png")
@@ -117,18 +127,19 @@ def main(argv: list[str] | None = None) -> int:
     (args.output / CLASSES_FILE).write_text(json.dumps(classes, indent=2))
 
     summaries, failures = {}, {}
+    names = output_names(files)
     for path in tqdm(files, desc="images", unit="img", disable=args.quiet or len(files) == 1):
         try:
             with warnings.catch_warnings(record=True) as caught:
                 warnings.simplefilter("always")
-                summary = predict_file(net, meta, path, args, device, pixel)
+                summary = predict_file(net, meta, path, names[path], args, device, pixel)
             for warning in caught:
                 print(f"warning: {warning.message}", file=sys.stderr)
         except Exception as err:  # one bad file must not stop a folder run; it is reported below
             failures[path] = f"{type(err).__name__}: {err}"
             continue
         if summary is not None:
-            summaries[path.stem] = summary
+            summaries[names[path]] = summary
     write_summary(summaries, args.output)
     print(f"segmented {len(files) - len(failures)}/{len(files)} image(s) into {args.output}")
     for path, message in failures.items():

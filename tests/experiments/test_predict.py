@@ -170,6 +170,26 @@ def test_folder_run_survives_bad_files_and_lists_them(tmp_path, brightness_ckpt,
     assert (out / "good_mask.png").is_file() and (out / "good_overlay.png").is_file()
 
 
+def test_inputs_sharing_a_stem_get_outputs_of_their_own(tmp_path, brightness_ckpt):  # noqa: F811
+    folder = tmp_path / "in"
+    folder.mkdir()
+    Image.fromarray(np.full((40, 50), 200, np.uint8)).save(folder / "a.png")  # bright
+    tifffile.imwrite(folder / "a.tif", np.full((40, 50), 10, np.uint8))  # dark: another mask
+    Image.fromarray(np.full((30, 30), 90, np.uint8)).save(folder / "b.png")
+    out = tmp_path / "out"
+    assert (
+        predict_cmd.main(
+            ["--ckpt", str(brightness_ckpt), "--input", str(folder), "--output", str(out), "--quiet"]
+        )
+        == 0
+    )
+    bright, dark = (np.asarray(Image.open(out / f"a_{ext}_mask.png")) for ext in ("png", "tif"))
+    assert not np.array_equal(bright, dark)
+    assert (out / "b_mask.png").is_file() and not (out / "a_mask.png").exists()
+    summary = json.loads((out / "summary.json").read_text())
+    assert set(summary) == {"a_png", "a_tif", "b"}
+
+
 def test_wrong_checkpoint_and_pixel_size_are_clear_errors(tmp_path, brightness_ckpt, capsys):  # noqa: F811
     image = tmp_path / "a.png"
     Image.fromarray(np.zeros((20, 20), np.uint8)).save(image)
