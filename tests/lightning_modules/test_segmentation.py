@@ -110,8 +110,8 @@ class _CountSecondStep(L.Callback):
 def test_a_training_step_reads_nothing_back_from_the_device(tiny, tmp_path) -> None:
     """Loss, metric updates and logging of a whole step (logger and progress bar on) make no host sync.
 
-    Before: the per-step loss log (`.item()` for the logger), MeanMetric's NaN check and F.one_hot's
-    range check each read a value back, a GPU stall per step.
+    Before: the per-step loss log (`.item()` for the logger) and MeanMetric's NaN check each read a
+    value back, a GPU stall per step.
     """
     from lightning.pytorch.loggers import CSVLogger
 
