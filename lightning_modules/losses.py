@@ -14,9 +14,9 @@ from torch import nn
 def one_hot_nchw(mask: torch.Tensor, num_classes: int, dtype: torch.dtype = torch.bool) -> torch.Tensor:
     """(B, H, W) class indices -> (B, C, H, W) one-hot, built directly in the logits' layout.
 
-    Unlike ``F.one_hot(...).permute(0, 3, 1, 2)`` this never materialises an int64 (B, H, W, C) copy and
-    never reads the mask's min/max back to the host (``F.one_hot`` does on CPU), so a training step
-    stays free of device-to-host syncs. Indices outside ``[0, C)`` give an all-zero pixel.
+    Unlike ``F.one_hot(...).permute(0, 3, 1, 2)`` this never materialises an int64 (B, H, W, C) tensor
+    and its NCHW copy, and on no device reads the mask's range back to the host (``F.one_hot`` does on
+    CPU). Indices outside ``[0, C)`` give an all-zero pixel.
     """
     classes = torch.arange(num_classes, device=mask.device).view(1, -1, 1, 1)
     return (mask.unsqueeze(1) == classes).to(dtype)
