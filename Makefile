@@ -9,7 +9,7 @@ DATA ?= data
 RUNS ?= outputs
 
 .DEFAULT_GOAL := help
-.PHONY: help install demo test test-fast lint format data bench reproduce-mini clean
+.PHONY: help install demo test test-fast test-gpu lint format data bench reproduce-mini clean
 
 help: ## list the targets
 	@grep -hE '^[a-zA-Z0-9_%-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
@@ -30,6 +30,9 @@ test: $(STAMP) ## the whole suite CI runs (all but GPU tests)
 
 test-fast: $(STAMP) ## fast unit tests only (no real data, no training)
 	HF_HUB_OFFLINE=1 WANDB_MODE=offline $(BIN)/python -m pytest -m "not slow and not real_data and not gpu" -n 2
+
+test-gpu: $(STAMP) ## the GPU tests (fast path vs fp32 IoU on Super1); needs CUDA and ../shared
+	HF_HUB_OFFLINE=1 WANDB_MODE=offline MICROSEG_SHARED=$(SHARED) $(BIN)/python -m pytest -m gpu -s
 
 lint: $(STAMP) ## ruff check + format check
 	$(BIN)/ruff check . && $(BIN)/ruff format --check .
