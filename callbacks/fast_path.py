@@ -1,9 +1,9 @@
-"""FastPath: the speed-ups that leave results unchanged, switched on where they pay off.
+"""Speed-ups that leave results unchanged, each switched on only where it pays off.
 
-The third, mixed precision, is the trainer's `precision`, which `python -m experiments fit` sets to
-`bf16-mixed` on a bf16-capable GPU and leaves at `32-true` elsewhere (`default_precision`): on CPU
-bf16 autocast is 10-30x slower than fp32 (`make bench`). The fused Adam is the LightningModules' own
-(`fused=True` on CUDA).
+The `FastPath` callback sets the layout (channels_last) and, on request, `torch.compile`. Mixed precision
+is the trainer's `precision`, which `python -m experiments fit` fills with `default_precision`:
+`bf16-mixed` on a bf16-capable GPU, `32-true` elsewhere (on CPU bf16 autocast is 10-30x slower than
+fp32, `make bench`). The fused Adam is the LightningModules' own (`FUSED_ADAM_DEVICES`).
 """
 
 from __future__ import annotations

@@ -65,6 +65,7 @@ class SwinBlock(SwinTransformerBlock):
             return None
         if x is None or torch.compiler.is_compiling():
             return super().get_attn_mask(x, device, dtype)
+        # created on first use: blocks become SwinBlock after timm has built them, so no __init__ runs
         cache: dict = self.__dict__.setdefault("_attn_masks", {})
         key = (x.shape[1], x.shape[2], x.device, x.dtype)
         if key not in cache:
