@@ -11,6 +11,7 @@ from __future__ import annotations
 import traceback
 from collections import Counter
 
+import lightning as L
 from torch.utils._python_dispatch import TorchDispatchMode
 
 #: ATen ops that copy a device value to the host, or whose output shape depends on the data
@@ -36,3 +37,20 @@ class HostSyncCounter(TorchDispatchMode):
                 frames = [f"{f.filename}:{f.lineno} {f.name}" for f in stack[-4:]]
                 self.origins[" <- ".join(reversed(frames))] += 1
         return func(*args, **(kwargs or {}))
+
+
+class StepProbe(L.Callback):
+    """Counts the host reads of one whole training step: from the start of batch ``step`` to the next's.
+
+    The whole step includes what Lightning does after ``training_step`` (logging, progress bar).
+    """
+
+    def __init__(self, step: int = 1) -> None:
+        self.step = step
+        self.counter = HostSyncCounter()
+
+    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx) -> None:
+        if batch_idx == self.step:
+            self.counter.__enter__()
+        elif batch_idx == self.step + 1:
+            self.counter.__exit__(None, None, None)

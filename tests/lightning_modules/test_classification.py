@@ -77,24 +77,16 @@ def test_a_training_step_between_log_steps_reads_nothing_back(tmp_path) -> None:
     """Metric updates and the loss make no device-to-host read; only every n-th step's loss log does."""
     from lightning.pytorch.loggers import CSVLogger
 
-    from tests.host_syncs import HostSyncCounter
+    from tests.host_syncs import StepProbe
 
-    counter = HostSyncCounter()
-
-    class CountThirdStep(L.Callback):
-        def on_train_batch_start(self, trainer, pl_module, batch, batch_idx) -> None:
-            if batch_idx == 2:
-                counter.__enter__()
-            elif batch_idx == 3:
-                counter.__exit__(None, None, None)
-
+    probe = StepProbe(step=2)
     torch.manual_seed(0)
     data = TensorDataset(torch.randn(10, 3, 32, 32), torch.randint(0, 10, (10,)))
     model = ClassificationModule(net_kwargs=SWIN, num_classes=10, warmup_epochs=0)
     trainer = L.Trainer(
         accelerator="cpu", max_epochs=1, logger=CSVLogger(tmp_path), log_every_n_steps=50,
-        callbacks=[CountThirdStep()], enable_checkpointing=False, enable_model_summary=False,
+        callbacks=[probe], enable_checkpointing=False, enable_model_summary=False,
         default_root_dir=tmp_path,
     )  # fmt: skip
     trainer.fit(model, DataLoader(data, batch_size=2))
-    assert not counter.origins, "\n".join(counter.origins)
+    assert not probe.counter.origins, "\n".join(probe.counter.origins)

@@ -8,7 +8,7 @@ import torch
 
 from lightning_modules.checkpoint import load_segmenter
 from lightning_modules.segmentation import SegmentationModule
-from tests.host_syncs import HostSyncCounter
+from tests.host_syncs import StepProbe
 from tests.tiny import TinyData, register_tiny
 
 
@@ -94,19 +94,6 @@ def test_pretrained_weights_apply_at_fit_but_never_over_a_checkpoint(tiny, monke
     assert calls == ["imagenet"]
 
 
-class _CountSecondStep(L.Callback):
-    """Counts host reads from the start of the second training step to the start of the third."""
-
-    def __init__(self) -> None:
-        self.counter = HostSyncCounter()
-
-    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx) -> None:
-        if batch_idx == 1:
-            self.counter.__enter__()
-        elif batch_idx == 2:
-            self.counter.__exit__(None, None, None)
-
-
 def test_a_training_step_reads_nothing_back_from_the_device(tiny, tmp_path) -> None:
     """Loss, metric updates and logging of a whole step (logger and progress bar on) make no host sync.
 
@@ -117,7 +104,7 @@ def test_a_training_step_reads_nothing_back_from_the_device(tiny, tmp_path) -> N
 
     data = TinyData(n_train=8)
     model = SegmentationModule("tiny", {"width": 4}, 3, data.class_names, data.class_colors)
-    probe = _CountSecondStep()
+    probe = StepProbe(step=1)
     trainer = _trainer(
         tmp_path, max_epochs=1, limit_val_batches=0, callbacks=[probe], log_every_n_steps=1,
         logger=CSVLogger(tmp_path), enable_progress_bar=True,
