@@ -25,18 +25,18 @@ from callbacks.fast_path import default_precision
 TOOLS: dict[str, str] = {
     "data": "experiments.data_cmd",
     "models": "experiments.models_cmd",
-    "bench": "experiments.bench",
-    "predict-images": "experiments.predict_cmd",
-    "measure": "experiments.measure_cmd",
-    "export": "experiments.export_cmd",
-    "run": "experiments.run",
-    "sweep": "experiments.sweep",
-    "table": "experiments.tables",
-    "figure": "experiments.figures",
-    "reproduce-mini": "experiments.reproduce_mini",
+    "bench": "experiments.bench.train_step",
+    "predict-images": "experiments.apply.predict",
+    "measure": "experiments.apply.measure",
+    "export": "experiments.apply.export",
+    "run": "experiments.reproduce.run",
+    "sweep": "experiments.reproduce.sweep",
+    "table": "experiments.reproduce.tables",
+    "figure": "experiments.reproduce.figures",
+    "reproduce-mini": "experiments.reproduce.mini",
     "demo": "experiments.demo",
 }
-#: `predict` with one of these options segments image files (predict_cmd); with --config it is LightningCLI's
+#: `predict` with one of these options segments image files (experiments.apply.predict); with --config it is LightningCLI's
 PREDICT_IMAGES_FLAGS = {"--ckpt", "--input"}
 
 CONFIGS = Path(__file__).parent / "configs"

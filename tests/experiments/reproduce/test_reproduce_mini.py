@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from experiments import reproduce_mini
+from experiments.reproduce import mini as reproduce_mini
 
 
 @pytest.mark.slow

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 TINY_RUN = [
     "--data.init_args.scale=0.125", "--data.init_args.num_workers=0", "--data.init_args.persistent_workers=false",
     "--data.init_args.pin_memory=false", "--trainer.accelerator=cpu", "--trainer.devices=1", "--trainer.max_epochs=1",

@@ -4,15 +4,14 @@ from __future__ import annotations
 
 import json
 import sys
-from pathlib import Path
 
 import pytest
 import yaml
 
-from experiments import sweep
-from experiments.run import AXES, best_checkpoint, cli_args, resolve, run_dir
+from experiments.reproduce import sweep
+from experiments.reproduce.run import AXES, best_checkpoint, cli_args, resolve, run_dir
 
-SWEEP_FILES = sorted((Path(sweep.__file__).parent / "sweeps").glob("table*.yaml"))
+SWEEP_FILES = sorted(sweep.SWEEPS.glob("table*.yaml"))
 TWO_RUNS = {
     "program": "experiments/__main__.py",
     "command": ["${env}", "${interpreter}", "-m", "experiments", "run", "${args}"],

@@ -9,9 +9,9 @@ import math
 import numpy as np
 import pytest
 
-from experiments import measure_cmd
-from experiments.imageio import read_index_mask, write_index_mask
-from experiments.measure import PixelSize, layer_thickness, measure_mask, parse_pixel_size
+from experiments.apply import measure as measure_cmd
+from experiments.apply.imageio import read_index_mask, write_index_mask
+from experiments.apply.measurements import PixelSize, layer_thickness, measure_mask, parse_pixel_size
 
 NAMES = ["matrix", "secondary", "tertiary"]
 #: (row, col, radius, class)

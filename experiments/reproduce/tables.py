@@ -4,7 +4,7 @@ A table is read over its sweep's grid (`experiments/sweeps/tableN.yaml`): each g
 found as `<runs>/<dataset>/<run>/results.json` (or as the W&B run whose config holds those axes).
 Cells are IoU in percent on the `test` split: the best set-up's mean over seeds (Table 4) or
 mean ± std over seeds (Tables 5-8); the best cell of each row is bold. The paper's published numbers
-(`experiments/paper/tableN.csv`, data only) are shown beside ours; a missing number is "–", and the
+(`experiments/reproduce/published/tableN.csv`, data only) are shown beside ours; a missing number is "–", and the
 runs of the grid that have no result yet are listed under the table.
 """
 
@@ -19,10 +19,10 @@ from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
 
-from experiments.run import AXES, resolve, run_dir
-from experiments.sweep import expand, load_sweep, parse_filters, select
+from experiments.reproduce.run import AXES, resolve, run_dir
+from experiments.reproduce.sweep import expand, load_sweep, parse_filters, select
 
-PAPER = Path(__file__).parent / "paper"
+PAPER = Path(__file__).parent / "published"
 DATASET_NAMES = {f"super{i}": f"Super-{i}" for i in range(1, 5)} | {
     f"ebc{i}": f"EBC-{i}" for i in range(1, 4)
 }
@@ -89,7 +89,7 @@ def wandb_records(grid: list[dict], path: str, split: str) -> tuple[list[dict], 
 
 
 def paper_numbers(table: str) -> dict[str, dict[str, str]]:
-    """{dataset: {column label: IoU %}} from experiments/paper/tableN.csv (absent file: none)."""
+    """{dataset: {column label: IoU %}} from experiments/reproduce/published/tableN.csv (absent file: none)."""
     path = PAPER / f"table{table}.csv"
     numbers: dict[str, dict[str, str]] = defaultdict(dict)
     if path.is_file():

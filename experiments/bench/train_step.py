@@ -11,7 +11,7 @@ Timing: `--warmup` steps first (compilation happens there), then `--steps` steps
 synchronisations. Peak memory is CUDA's `max_memory_allocated` (CPU: not measured).
 On CPU the defaults shrink to 128², batch 2, 2 steps and leave out the compile variant (inductor's C++
 build takes minutes per model there; ask for it with `--variants`), so the whole table takes minutes.
-Then the data pipeline (`experiments.bench_data`): augmented samples/s of Super1 and EBC1 with 0, 2 and
+Then the data pipeline (`experiments.bench.data_loading`): augmented samples/s of Super1 and EBC1 with 0, 2 and
 N DataLoader workers, beside the fastest model's consumption rate (`--data-sets` to choose, `none` to skip).
 """
 
@@ -33,7 +33,7 @@ from torch import nn
 from torch.profiler import ProfilerActivity
 
 from callbacks.fast_path import channels_last_by_default, default_precision
-from experiments import bench_data
+from experiments.bench import data_loading as bench_data
 from lightning_modules.nets import NETS
 from lightning_modules.segmentation import FUSED_ADAM_DEVICES
 

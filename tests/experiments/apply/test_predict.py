@@ -10,8 +10,9 @@ import tifffile
 import torch
 from PIL import Image
 
-from experiments import cli, predict_cmd
-from experiments.imageio import read_micrograph
+from experiments import cli
+from experiments.apply import predict as predict_cmd
+from experiments.apply.imageio import read_micrograph
 from lightning_modules.inference import sliding_window_logits
 from lightning_modules.nets import NETS
 from tests.experiments.stand_in import brightness_ckpt, write_checkpoint  # noqa: F401  (fixture)

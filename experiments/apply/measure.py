@@ -18,8 +18,8 @@ from pathlib import Path
 import matplotlib
 import numpy as np
 
-from experiments.imageio import read_index_mask
-from experiments.measure import LAYER_CLASSES, PixelSize, measure_mask, parse_pixel_size
+from experiments.apply.imageio import read_index_mask
+from experiments.apply.measurements import LAYER_CLASSES, PixelSize, measure_mask, parse_pixel_size
 
 matplotlib.use("Agg")
 from matplotlib import pyplot as plt  # noqa: E402  (after choosing the file-only backend)

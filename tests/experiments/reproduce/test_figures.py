@@ -8,7 +8,7 @@ from PIL import Image
 from torch import nn
 
 import lightning_modules.nets as nets
-from experiments import figures
+from experiments.reproduce import figures
 
 
 class TinyNet(nn.Module):

@@ -33,8 +33,8 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from experiments.run import run_dir
-from experiments.tables import Layout, render
+from experiments.reproduce.run import run_dir
+from experiments.reproduce.tables import Layout, render
 
 SHARED = Path(os.environ.get("MICROSEG_SHARED", "../shared"))
 INITS = {"none": "random init", "microlite": "MicroLite Swin-T"}

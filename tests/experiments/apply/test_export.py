@@ -10,7 +10,7 @@ import onnxruntime as ort
 import pytest
 import torch
 
-from experiments import export_cmd
+from experiments.apply import export as export_cmd
 from lightning_modules.checkpoint import load_segmenter
 from lightning_modules.nets import NETS
 from tests.experiments.stand_in import brightness_ckpt, write_checkpoint  # noqa: F401  (fixture)

@@ -8,10 +8,10 @@ import subprocess
 import sys
 from pathlib import Path
 
-from experiments import tables
-from experiments.run import run_dir
+from experiments.reproduce import tables
+from experiments.reproduce.run import run_dir
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 
 
 def _write(runs: Path, point: dict, iou: float) -> None:

@@ -6,7 +6,7 @@ import json
 
 import torch
 
-from experiments import bench
+from experiments.bench import train_step as bench
 
 TINY = [
     "--models",
@@ -56,7 +56,7 @@ def test_a_failing_compile_is_reported_not_raised(tmp_path, monkeypatch):
 
 def test_data_pipeline_rates_beside_the_model(tmp_path, capsys, monkeypatch):
     """Without NASA data in the root, synthetic sets of the same kind are timed, per worker count."""
-    from experiments import bench_data
+    from experiments.bench import data_loading as bench_data
 
     monkeypatch.setenv("MICROSEG_DATA", str(tmp_path / "no-data"))
     out = tmp_path / "bench.json"

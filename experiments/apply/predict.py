@@ -3,7 +3,7 @@
 The checkpoint carries the network, class names, colours and normalisation, so nothing else is needed.
 Images of any size go through overlapping windows (`lightning_modules.inference`). Per image ``<stem>``
 (``<stem>_<ext>`` where two inputs share a stem, so none overwrites another) the output folder gets ``<stem>_mask.png`` (pixel value = class index), ``<stem>_overlay.png`` (class
-colours over the image, with a legend) and the measurements of `experiments.measure_cmd`; the folder
+colours over the image, with a legend) and the measurements of `experiments.apply.measure`; the folder
 gets ``classes.json`` (so `measure` can be re-run on the masks) and ``summary.csv``/``summary.json``.
 A bad file does not stop a folder run: failures are listed at the end and the exit status is 1.
 """
@@ -20,7 +20,7 @@ from pathlib import Path
 import torch
 from tqdm.auto import tqdm
 
-from experiments.imageio import (
+from experiments.apply.imageio import (
     SCALES,
     default_colors,
     list_images,
@@ -28,8 +28,8 @@ from experiments.imageio import (
     read_micrograph,
     write_index_mask,
 )
-from experiments.measure import LAYER_CLASSES, PixelSize, measure_mask, parse_pixel_size
-from experiments.measure_cmd import CLASSES_FILE, write_measurements, write_summary
+from experiments.apply.measure import CLASSES_FILE, write_measurements, write_summary
+from experiments.apply.measurements import LAYER_CLASSES, PixelSize, measure_mask, parse_pixel_size
 from lightning_modules.checkpoint import SegmenterMeta, load_segmenter
 from lightning_modules.inference import normalise, sliding_window_logits
 

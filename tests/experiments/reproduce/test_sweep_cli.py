@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from experiments.cli import cli_main
-from experiments.run import cli_args, resolve
-from experiments.sweep import SWEEPS, expand, load_sweep
+from experiments.reproduce.run import cli_args, resolve
+from experiments.reproduce.sweep import SWEEPS, expand, load_sweep
 
 
 def _distinct_runs() -> list[dict]:

@@ -33,7 +33,7 @@ DATAMODULES = {
 
 def find_checkpoint(run: Path) -> Path:
     """The run's best checkpoint (`checkpoints/best.ckpt`, else the best one found), or a run's .ckpt file."""
-    from experiments.run import best_checkpoint
+    from experiments.reproduce.run import best_checkpoint
 
     if run.is_file():
         return run

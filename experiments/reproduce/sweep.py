@@ -21,9 +21,9 @@ from pathlib import Path
 import yaml
 from tqdm import tqdm
 
-from experiments.run import DEFAULT_RUNS, run_dir
+from experiments.reproduce.run import DEFAULT_RUNS, run_dir
 
-SWEEPS = Path(__file__).parent / "sweeps"
+SWEEPS = Path(__file__).parents[1] / "sweeps"
 
 
 def load_sweep(path: str | Path) -> dict:

@@ -1,0 +1,1 @@
+"""Applying a trained model to a lab's micrographs: predict, measure, export."""
