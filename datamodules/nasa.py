@@ -103,17 +103,13 @@ class NASABenchmark(SegmentationDataModule):
     def eval_transform(self):
         return eval_transform(self.mean, self.std, crop=self.scaled_eval_crop())
 
-    def dataset(self, split: str):
-        if split != "train":
-            self._check_eval_crop(split)
-        return super().dataset(split)
-
-    def _check_eval_crop(self, split: str) -> None:
-        """Every evaluated image must hold the crop box: one clear error naming the image otherwise."""
+    def samples(self, split: str) -> list[Sample]:
+        """The cached split; every evaluated image must hold ``eval_crop`` (checked when it is decoded)."""
+        samples = super().samples(split)
         box = self.scaled_eval_crop()
-        if box is None:
-            return
-        for sample in self.samples(split):
+        if split == "train" or box is None:
+            return samples
+        for sample in samples:
             h, w = sample.mask.shape
             if box[2] > w or box[3] > h:
                 raise DataError(
@@ -122,6 +118,7 @@ class NASABenchmark(SegmentationDataModule):
                     "data.init_args.eval_crop to null (whole image) or a box [x_min, y_min, x_max, y_max] "
                     "inside the image"
                 )
+        return samples
 
 
 class SuperBenchmark(NASABenchmark):

@@ -51,9 +51,8 @@ def test_eval_crop_crops_val_and_test_only(tmp_path):
     assert dm.dataset("train")[0]["image"].shape == (3, 32, 32)  # the random training crop
 
 
-def test_eval_crop_larger_than_the_image_names_it(tmp_path):
+def test_eval_crop_larger_than_the_image_stops_before_training(tmp_path):
     write_set(tmp_path, "EBC2", size=64)
     dm = EBC2(root=str(tmp_path), eval_crop="nasa")
-    dm.setup("validate")
     with pytest.raises(DataError, match=r"img0 is 64x64 px .* eval_crop \[256, 356, 768, 868\].* null"):
-        dm.val_dataloader()
+        dm.setup("fit")
