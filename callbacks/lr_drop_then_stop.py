@@ -1,8 +1,13 @@
-"""LRDropThenStop: the paper's schedule, "train until the metric stalls, drop the LR once, stop when it stalls again".
+"""LRDropThenStop: "train until the metric stalls, drop the LR once, stop when it stalls again".
 
 Phase 1 runs at the optimizer's own learning rate until ``monitor`` has not improved for ``patience``
 validations. The best weights are then reloaded, the optimizer is rebuilt (fresh state) at ``drop_lr``,
 and phase 2 runs until ``patience_after_drop`` more validations without improvement; then training stops.
+
+This is NASA's schedule (their notebooks call ``train_segmentation_model`` at lr 2e-4, then again from
+the best model at 1e-5, patience 30 each) with one difference: NASA's second call starts its best score
+at 0, so its first epoch is always saved as the best and the final model can be worse than phase 1's
+best. Here the best carries over the drop: phase 2 has to beat it (docs/fidelity.md).
 """
 
 from __future__ import annotations

@@ -89,7 +89,8 @@ class SegmentationDataModule(L.LightningDataModule):
         scale: resize factor applied once to every split (e.g. 0.5 for fast CPU runs).
         crop_size: random square training crop (after ``scale``); ``None`` trains on whole images.
         train_repeats: how many times the training split is repeated per epoch (one-shot sets).
-        augment: training preset, ``super`` / ``ebc`` (NASA's protocols) or ``basic``.
+        augment: training preset of datamodules/transforms.py: ``nasa_super`` / ``nasa_ebc`` (NASA's
+            pipelines), ``strong``, ``upright`` or ``basic`` (ours).
     """
 
     dataset_name: str = "segmentation"

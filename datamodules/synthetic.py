@@ -148,7 +148,8 @@ class Synthetic(SegmentationDataModule):
             names, colors = list(SUPER_CLASSES), list(SUPER_COLORS)
         else:
             names, colors = ["background", "oxide", "crack"][: 3 if keep_crack else 2], None
-        super().__init__(class_names=names, class_colors=colors, augment=augment or kind, **kwargs)
+        augment = augment or ("strong" if kind == "super" else "upright")  # our presets, not NASA's
+        super().__init__(class_names=names, class_colors=colors, augment=augment, **kwargs)
         self.dataset_name = "synthetic"
         self.kind, self.size, self.seed, self.keep_crack = kind, size, seed, keep_crack
         self.counts = {"train": num_train, "val": num_val, "test": num_test}

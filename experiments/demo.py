@@ -122,7 +122,7 @@ def main(argv: list[str]) -> int:
     print("\nper-class test IoU:")
     for name in results["class_names"][1:]:
         print(f"  {name:<12} {test[f'iou_{name}']:.3f}")
-    print(f"  {'mean (fg)':<12} {test['iou']:.3f}    NASA pooled IoU {test['nasa_iou']:.3f}")
+    print(f"  {'mean (fg)':<12} {test['iou']:.3f}    NASA IoU {test['nasa_iou']:.3f}")
     panel = save_panel(Path(ckpt), cli.datamodule, args.output)
     print(f"\npanel: {panel}\nrun folder: {args.output}")
     return 0

@@ -1,7 +1,9 @@
-"""Training loss of the segmenters: weighted BCE + Dice on one-hot targets (NASA's and the paper's recipe).
+"""Training loss of the segmenters: 0.7·BCE + 0.3·Dice on one-hot targets (the weights of NASA's loss).
 
-Both terms treat each class channel as an independent sigmoid output, as NASA's example training does,
-so the loss matches the pooled 0.5-threshold IoU they report.
+Both terms treat each class channel as an independent sigmoid of its logit, and the Dice is per class
+(smp ``DiceLoss(mode="multilabel")``). NASA's ``DiceBCELoss`` differs: it takes the sigmoid of outputs
+their model has already activated (softmax2d, or sigmoid for one channel) and computes one Dice over
+all channels and pixels together (docs/fidelity.md).
 """
 
 from __future__ import annotations

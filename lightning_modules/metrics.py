@@ -3,9 +3,8 @@
 * ``iou`` (headline): per-class Jaccard index from one confusion matrix over the split
   (torchmetrics ``MulticlassJaccardIndex(average=None)``), averaged over the foreground classes
   (class 0, the matrix/background, is excluded): it answers "how well are the phases found".
-* ``nasa_iou``: NASA's pooled IoU, for comparability with their published numbers: sigmoid of every
-  logit thresholded at 0.5, compared with the one-hot truth, intersection and union summed over all
-  pixels *and* all channels including the matrix.
+* ``nasa_iou``: the IoU NASA's example notebooks report (``nasa/pretrained-microscopy-models``), so our
+  numbers can sit beside theirs; :class:`NasaIoU` says exactly what it computes.
 """
 
 from __future__ import annotations
@@ -18,25 +17,48 @@ from lightning_modules.losses import one_hot_nchw
 
 
 class NasaIoU(Metric):
-    """Pooled IoU of thresholded sigmoid outputs against one-hot truth (sum states: exact under DDP)."""
+    """NASA's test IoU: smp 0.2.1's ``utils.metrics.IoU(threshold=0.5)`` per image, averaged over images.
+
+    What NASA's code does (``segmentation_training.py`` + their notebooks, smp 0.2.1): the model ends in
+    its activation (``create_segmentation_model``: ``softmax2d`` for several classes, ``sigmoid`` for
+    one), the test loader has batch size 1, and ``ValidEpoch`` averages the per-batch values of
+    ``iou(pr, gt) = (I + eps) / (|gt| + |pr| - I + eps)``, ``pr = activation > 0.5``, sums over every
+    channel and pixel of the batch, ``eps = 1e-7``. Here each image of a batch is scored on its own, so
+    the value is that of batch size 1 at any batch size.
+
+    * Three or more classes (Super: matrix, secondary, tertiary): every channel's softmax probability
+      > 0.5 against the one-hot truth, all channels including the matrix.
+    * Two classes (EBC): NASA trains one sigmoid channel for the foreground (their
+      ``create_segmentation_model`` refuses ``classes=2``). Our two logits give that probability as
+      ``softmax(logits)[1]``; it is thresholded at 0.5 against ``mask == 1`` and the background channel
+      is not scored.
+
+    NASA evaluates EBC on a fixed 512² crop; that is the datamodule's ``eval_crop`` (datamodules/nasa.py).
+    """
 
     full_state_update = False
     higher_is_better = True
+    eps = 1e-7
 
-    def __init__(self, threshold: float = 0.5, **kwargs) -> None:
+    def __init__(self, num_classes: int, threshold: float = 0.5, **kwargs) -> None:
         super().__init__(**kwargs)
-        self.threshold = threshold
-        self.add_state("intersection", default=torch.tensor(0, dtype=torch.long), dist_reduce_fx="sum")
-        self.add_state("union", default=torch.tensor(0, dtype=torch.long), dist_reduce_fx="sum")
+        self.num_classes, self.threshold = num_classes, threshold
+        self.add_state("total", default=torch.tensor(0.0, dtype=torch.float64), dist_reduce_fx="sum")
+        self.add_state("images", default=torch.tensor(0, dtype=torch.long), dist_reduce_fx="sum")
 
     def update(self, logits: torch.Tensor, mask: torch.Tensor) -> None:
-        pred = logits.sigmoid() > self.threshold
-        truth = one_hot_nchw(mask, logits.shape[1])
-        self.intersection += (pred & truth).sum()
-        self.union += (pred | truth).sum()
+        probs = logits.float().softmax(1)
+        truth = one_hot_nchw(mask, self.num_classes)
+        if self.num_classes == 2:  # NASA's single foreground channel
+            probs, truth = probs[:, 1:], truth[:, 1:]
+        pred = probs > self.threshold
+        intersection = (pred & truth).sum((1, 2, 3)).double()
+        union = pred.sum((1, 2, 3)) + truth.sum((1, 2, 3)) - intersection
+        self.total += ((intersection + self.eps) / (union + self.eps)).sum()
+        self.images += len(logits)
 
     def compute(self) -> torch.Tensor:
-        return self.intersection.float() / self.union.clamp_min(1).float()
+        return (self.total / self.images.clamp_min(1)).float()
 
 
 class WeightedMean(Metric):
@@ -74,7 +96,7 @@ class SegmentationMetrics(MetricCollection):
                 "iou_per_class": MulticlassJaccardIndex(
                     num_classes=len(class_names), average=None, validate_args=False
                 ),
-                "nasa_iou": NasaIoU(),
+                "nasa_iou": NasaIoU(len(class_names)),
                 "loss": WeightedMean(),
             },
             compute_groups=False,

@@ -2,7 +2,8 @@
 
 A table is read over its sweep's grid (`experiments/sweeps/tableN.yaml`): each grid point is one run,
 found as `<runs>/<dataset>/<run>/results.json` (or as the W&B run whose config holds those axes).
-Cells are IoU in percent on the `test` split: the best set-up's mean over seeds (Table 4) or
+Cells are IoU in percent on the `test` split (`--metric iou`, our headline, or `nasa_iou`, NASA's IoU,
+the definition their and the paper's published numbers use): the best set-up's mean over seeds (Table 4) or
 mean ± std over seeds (Tables 5-8); the best cell of each row is bold. The paper's published numbers
 (`experiments/reproduce/published/tableN.csv`, data only) are shown beside ours; a missing number is "–", and the
 runs of the grid that have no result yet are listed under the table.
@@ -12,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import dataclasses
 import json
 import statistics
 import sys
@@ -54,8 +56,10 @@ def _key(record: dict, axes: tuple[str, ...]) -> tuple[str, ...]:
     return tuple(str(record.get(axis) or DASH) for axis in axes)
 
 
-def local_records(grid: list[dict], runs: Path, split: str) -> tuple[list[dict], list[dict]]:
-    """(records with an `iou` in %, grid points without results.json) from a runs folder."""
+def local_records(
+    grid: list[dict], runs: Path, split: str, metric: str = "iou"
+) -> tuple[list[dict], list[dict]]:
+    """(records with the metric's `value` in %, grid points without results.json) from a runs folder."""
     found, missing = [], []
     for point in grid:
         path = run_dir(point, runs) / "results.json"
@@ -63,28 +67,30 @@ def local_records(grid: list[dict], runs: Path, split: str) -> tuple[list[dict],
             missing.append(point)
             continue
         metrics = json.loads(path.read_text()).get("metrics", {}).get(split, {})
-        if "iou" in metrics:
-            found.append({**resolve(point), "iou": 100 * float(metrics["iou"])})
+        if metric in metrics:
+            found.append({**resolve(point), "value": 100 * float(metrics[metric])})
         else:
             missing.append(point)
     return found, missing
 
 
-def wandb_records(grid: list[dict], path: str, split: str) -> tuple[list[dict], list[dict]]:
+def wandb_records(
+    grid: list[dict], path: str, split: str, metric: str = "iou"
+) -> tuple[list[dict], list[dict]]:
     """The same from W&B: runs whose config holds a grid point's axes, metric from the run summary."""
     import wandb
 
     by_axes = {}
     for run in wandb.Api().runs(path):
         config = resolve({k: v for k, v in run.config.items() if k in (*AXES, "setup")})
-        value = run.summary.get(f"{split}/iou")
+        value = run.summary.get(f"{split}/{metric}")
         if value is not None:
             by_axes[_key(config, AXES)] = 100 * float(value)
     found, missing = [], []
     for point in grid:
         axes = resolve(point)
         key = _key(axes, AXES)
-        (found.append({**axes, "iou": by_axes[key]}) if key in by_axes else missing.append(point))
+        (found.append({**axes, "value": by_axes[key]}) if key in by_axes else missing.append(point))
     return found, missing
 
 
@@ -104,7 +110,7 @@ def aggregate(layout: Layout, records: list[dict]) -> dict[tuple, dict[tuple, di
     groups: dict[tuple, list[float]] = defaultdict(list)
     setup_axes = tuple(a for a in AXES if a != "seed")
     for r in records:
-        groups[(_key(r, layout.rows), _key(r, layout.columns), _key(r, setup_axes))].append(r["iou"])
+        groups[(_key(r, layout.rows), _key(r, layout.columns), _key(r, setup_axes))].append(r["value"])
     table: dict[tuple, dict[tuple, dict]] = defaultdict(dict)
     for (row, col, setup), values in groups.items():
         cell = {
@@ -168,6 +174,12 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--runs", default="outputs", help="runs folder, or wandb:ENTITY/PROJECT")
     parser.add_argument("--split", default="test", help="test set to report (test, test_ood)")
     parser.add_argument(
+        "--metric",
+        choices=("iou", "nasa_iou"),
+        default="iou",
+        help="iou: our headline (mean foreground IoU); nasa_iou: NASA's IoU, comparable with the published numbers",
+    )
+    parser.add_argument(
         "--filter", action="append", default=[], help="restrict the grid: key=value[,value...]"
     )
     parser.add_argument(
@@ -180,21 +192,23 @@ def main(argv: list[str]) -> int:
     sweep_file = args.sweep or layout.sweep
     grid = select(expand(load_sweep(sweep_file)["parameters"]), parse_filters(args.filter))
     if args.runs.startswith("wandb:"):
-        records, missing = wandb_records(grid, args.runs.removeprefix("wandb:"), args.split)
+        records, missing = wandb_records(grid, args.runs.removeprefix("wandb:"), args.split, args.metric)
         out = Path(args.output_dir or "tables")
     else:
         runs = Path(args.runs)
-        records, missing = local_records(grid, runs, args.split)
+        records, missing = local_records(grid, runs, args.split, args.metric)
         out = Path(args.output_dir or runs / "tables")
     if not records:
         print(
             f"No results for Table {args.table} in {args.runs}: none of its {len(grid)} runs has a results.json "
-            f"with {args.split}/iou.\nRun the grid first: python -m experiments sweep "
+            f"with {args.split}/{args.metric}.\nRun the grid first: python -m experiments sweep "
             f"{sweep_file} --runs-dir {args.runs}  (or `wandb agent` on it), "
             "or pass --runs DIR / --runs wandb:ENTITY/PROJECT.",
             file=sys.stderr,
         )
         return 2
+    if args.metric != "iou":
+        layout = dataclasses.replace(layout, title=f"{layout.title}, metric {args.metric}")
     markdown, csv_rows = render(layout, records, grid, paper_numbers(args.table))
     if missing:
         markdown += f"\n\nMissing runs ({len(missing)} of {len(grid)}; run the sweep to fill them):\n"

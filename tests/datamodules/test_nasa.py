@@ -113,6 +113,14 @@ def test_ebc_crops_for_training_whole_images_for_eval(nasa_root):
     assert set(np.unique(dm.samples("val")[0].mask)) <= {0, 1}
 
 
+def test_ebc_nasa_eval_crop_on_the_real_images(nasa_root):
+    dm = EBC2(root=str(nasa_root), eval_crop="nasa")
+    dm.setup("validate")
+    raw, item = dm.samples("val")[0], dm.dataset("val")[0]
+    assert item["image"].shape == (3, 512, 512)  # rows 356-868, columns 256-768 of the 1024² image
+    assert torch.equal(item["mask"], torch.from_numpy(raw.mask[356:868, 256:768]).long())
+
+
 def test_ood_test_loader(nasa_root):
     dm = Super3(root=str(nasa_root), scale=0.25)
     dm.setup("test")

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
+import pytest
 import torch
 
 from lightning_modules.losses import BCEDiceLoss, one_hot_nchw
@@ -46,19 +48,79 @@ def test_per_class_and_foreground_iou_by_hand() -> None:
     assert math.isclose(out["iou_secondary"], 2 / 3, abs_tol=1e-6)
     assert math.isclose(out["iou_tertiary"], 2 / 3, abs_tol=1e-6)
     assert math.isclose(out["iou"], 2 / 3, abs_tol=1e-6)  # foreground only: matrix excluded
-    # NASA pooled over all channels: intersections 2+2+2, unions 4+3+3
-    assert math.isclose(out["nasa_iou"], 6 / 10, abs_tol=1e-6)
+    # NASA's, per image (each row is one image): I=3, U=5 in both -> 0.6
+    assert math.isclose(out["nasa_iou"], 0.6, abs_tol=1e-6)
     assert math.isclose(out["loss"], 2.0, abs_tol=1e-6)  # batches of one image each
 
 
-def test_nasa_iou_thresholds_each_channel_independently() -> None:
-    # both channels above 0.5 on pixel 0: a false positive in channel 1 that argmax would hide
-    logits = torch.tensor([[[[3.0, -3.0]], [[1.0, 3.0]]]])  # (1, 2, 1, 2)
-    mask = torch.tensor([[[0, 1]]])
-    metric = NasaIoU()
+def nasa_iou_reference(logits: np.ndarray, mask: np.ndarray) -> float:
+    """NASA's test IoU written from their code, independently of ours, in NumPy, one image at a time.
+
+    nasa/pretrained-microscopy-models: segmentation_training.py `create_segmentation_model` ends the
+    model in softmax2d (several classes) or sigmoid (one foreground channel: `classes=2` is refused)
+    and scores with smp 0.2.1 `utils.metrics.IoU(threshold=0.5)`; the notebooks test at batch size 1,
+    and smp's `ValidEpoch` averages the per-batch values. smp 0.2.1 `utils/functional.py::iou`:
+    `(sum(gt*pr) + eps) / (sum(gt) + sum(pr) - sum(gt*pr) + eps)`, eps=1e-7, pr = activation > 0.5.
+    """
+    scores = []
+    for image_logits, image_mask in zip(logits.astype(np.float64), mask, strict=True):
+        if len(image_logits) == 2:  # NASA's one oxide logit is our l1 - l0; its sigmoid
+            pr = 1 / (1 + np.exp(-(image_logits[1] - image_logits[0]))) > 0.5
+            gt = image_mask == 1
+        else:  # softmax2d over the classes
+            e = np.exp(image_logits - image_logits.max(0))
+            pr = e / e.sum(0) > 0.5
+            gt = np.stack([image_mask == c for c in range(len(image_logits))])
+        inter = float((gt & pr).sum())
+        scores.append((inter + 1e-7) / (gt.sum() + pr.sum() - inter + 1e-7))
+    return float(np.mean(scores))
+
+
+def _pixels(*logits: tuple[float, ...]) -> list[list[float]]:
+    """Per-pixel logit tuples of a 1 x N image -> (C, 1, N) nested lists."""
+    return [[[px[c] for px in logits]] for c in range(len(logits[0]))]
+
+
+# Super, 3 classes, two 1x4 images. Image A: truth [0, 1, 2, 1]; softmax > 0.5 gives pixel 2 no class at
+# all (equal logits: 1/3 each) and pixel 3 the wrong one: I=2 (pixels 0, 1), |gt|=4, |pr|=3 -> 2/5.
+# Image B: truth all matrix, pixel 3 unassigned: I=3, |gt|=4, |pr|=3 -> 3/4. Mean 0.575 (pooled: 5/9).
+SUPER_LOGITS = torch.tensor(
+    [
+        _pixels((2, 0, 0), (0, 2, 0), (0, 0, 0), (0, 0, 2)),
+        _pixels((2, 0, 0), (2, 0, 0), (2, 0, 0), (0, 0, 0)),
+    ]
+)
+SUPER_MASK = torch.tensor([[[0, 1, 2, 1]], [[0, 0, 0, 0]]])
+# EBC, 2 classes. Image A: truth [0, 1, 1, 1]; oxide predicted where l1 > l0 (pixels 1, 3): I=2, U=3
+# -> 2/3 (the background channel is not scored: with it, 3/5). Image B: no oxide in truth or
+# prediction -> eps/eps = 1. Mean 5/6.
+EBC_LOGITS = torch.tensor([_pixels((0, -1), (0, 2), (1, 0), (0, 3)), _pixels((1, 0), (1, 0), (1, 0), (1, 0))])
+EBC_MASK = torch.tensor([[[0, 1, 1, 1]], [[0, 0, 0, 0]]])
+
+
+@pytest.mark.parametrize(
+    ("logits", "mask", "by_hand"), [(SUPER_LOGITS, SUPER_MASK, 0.575), (EBC_LOGITS, EBC_MASK, 5 / 6)]
+)
+def test_nasa_iou_equals_nasas_formula_by_hand(logits, mask, by_hand) -> None:
+    metric = NasaIoU(logits.shape[1])
     metric.update(logits, mask)
-    # channel 0: pred {0}, truth {0} -> I1 U1; channel 1: pred {0,1}, truth {1} -> I1 U2
-    assert math.isclose(metric.compute(), 2 / 3, abs_tol=1e-6)
+    assert math.isclose(nasa_iou_reference(logits.numpy(), mask.numpy()), by_hand, abs_tol=1e-6)
+    assert math.isclose(metric.compute(), by_hand, abs_tol=1e-6)
+
+
+@pytest.mark.parametrize("num_classes", [2, 3])
+def test_nasa_iou_equals_reference_per_image_at_any_batch_size(num_classes) -> None:
+    generator = torch.Generator().manual_seed(num_classes)
+    logits = torch.randn(5, num_classes, 24, 20, generator=generator) * 2
+    mask = torch.randint(0, num_classes, (5, 24, 20), generator=generator)
+    expected = nasa_iou_reference(logits.numpy(), mask.numpy())
+    batched, one_by_one = NasaIoU(num_classes), NasaIoU(num_classes)
+    batched.update(logits[:3], mask[:3])
+    batched.update(logits[3:], mask[3:])
+    for i in range(5):
+        one_by_one.update(logits[i : i + 1], mask[i : i + 1])
+    assert math.isclose(batched.compute(), expected, abs_tol=1e-6)
+    assert math.isclose(one_by_one.compute(), expected, abs_tol=1e-6)
 
 
 def test_one_hot_nchw_matches_torch_one_hot() -> None:

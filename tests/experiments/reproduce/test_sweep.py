@@ -8,6 +8,8 @@ import sys
 import pytest
 import yaml
 
+from datamodules.nasa import NASA_EBC_EVAL_CROP, NASA_SETS
+from experiments.cli import CONFIGS
 from experiments.reproduce import sweep
 from experiments.reproduce.run import AXES, best_checkpoint, cli_args, resolve, run_dir
 
@@ -35,6 +37,17 @@ def test_every_table_has_a_wandb_grid_file():
         for point in sweep.expand(spec["parameters"]):
             axes = resolve(point)
             assert set(axes) <= set(AXES) and axes["dataset"] and axes["model"]
+
+
+def test_table_sweeps_train_and_score_as_nasa():
+    """Every dataset config a table sweep runs uses NASA's pipeline and, for EBC, NASA's evaluation crop."""
+    datasets = {p["dataset"] for f in SWEEP_FILES for p in sweep.expand(sweep.load_sweep(f)["parameters"])}
+    assert datasets == set(NASA_SETS)
+    for name in datasets:
+        init_args = yaml.safe_load((CONFIGS / f"{name}.yaml").read_text())["data"]["init_args"]
+        dm = NASA_SETS[name](**init_args)
+        assert dm.augment == ("nasa_ebc" if name.startswith("ebc") else "nasa_super"), name
+        assert dm.eval_crop == (NASA_EBC_EVAL_CROP if name.startswith("ebc") else None), name
 
 
 def test_grid_expansion_and_filters():

@@ -53,6 +53,19 @@ def test_table4_best_per_model_bold_and_paper_numbers(tmp_path, capsys):
     assert "weights=imagenet-micronet" in rows[0]["setup"]
 
 
+def test_nasa_iou_table_beside_the_published_numbers(tmp_path, capsys):
+    point = {"dataset": "super1", "setup": "model=unet,encoder=resnet50,weights=micronet", "seed": 0}
+    folder = run_dir(point, tmp_path)
+    folder.mkdir(parents=True)
+    (folder / "results.json").write_text(json.dumps({"metrics": {"test": {"iou": 0.8, "nasa_iou": 0.9}}}))
+    argv = ["4", "--runs", str(tmp_path), "--filter", "dataset=super1"]
+    assert tables.main([*argv, "--metric", "nasa_iou"]) == 0
+    out = capsys.readouterr().out
+    assert "metric nasa_iou" in out and "| Super-1 | 90.00 | – |" in out
+    assert tables.main(argv) == 0
+    assert "| Super-1 | 80.00 | – |" in capsys.readouterr().out
+
+
 def test_mean_and_std_over_seeds(tmp_path, capsys):
     point = {"dataset": "super3", "model": "cs_unet", "encoder": "resnet50", "swin_depth": "original"}
     for seed, iou in enumerate([0.80, 0.82, 0.84]):
