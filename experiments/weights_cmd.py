@@ -36,7 +36,8 @@ def main(argv: list[str] | None = None) -> int:
         else:
             if not args.encoder:
                 parser.error(f"{args.source} needs --encoder, e.g. --encoder resnet50")
-            path = fetch(micronet_url(args.encoder, args.source), local=args.local)
+            url = micronet_url(args.encoder, args.source)
+            path = fetch(url, local=args.local, install=f"{args.source} --encoder {args.encoder}")
     except WeightsUnavailable as err:
         print(f"error: {err}", file=sys.stderr)
         return 2

@@ -67,19 +67,24 @@ def _download(url: str, dest: Path) -> None:
 
 
 def fetch(
-    url: str, name: str | None = None, sha256: str | None = None, local: str | Path | None = None
+    url: str,
+    name: str | None = None,
+    sha256: str | None = None,
+    local: str | Path | None = None,
+    install: str = "SOURCE ...",
 ) -> Path:
     """The cached file of `url` (downloaded, or copied from `local`, on first use), its sha256 verified.
 
     `sha256`: a published checksum; without one the digest recorded beside the file on first use is the
-    reference. Raises `WeightsUnavailable` offline, on a failed download and on a checksum mismatch.
+    reference. `install`: the `weights fetch` arguments that name this file, for the offline hint.
+    Raises `WeightsUnavailable` offline, on a failed download and on a checksum mismatch.
     """
     dest = cache_dir() / (name or url.rsplit("/", 1)[-1])
     record = dest.with_name(dest.name + ".sha256")
     hint = (
         f"download {url} where there is network, then pass the file as the weights path, or install it "
-        f"into the cache with `python -m experiments weights fetch ... --from FILE` (or train from scratch "
-        "with weights: none)"
+        f"into the cache with `python -m experiments weights fetch {install} --from FILE` (or train from "
+        "scratch with weights: none)"
     )
     stored = not dest.is_file()
     if stored:
@@ -107,7 +112,7 @@ def fetch(
         )
     if expected is None:
         record.write_text(f"{actual}  {dest.name}\n")
-        print(f"weights {url} -> {dest} (sha256 {actual}, recorded in {record.name})")
+        print(f"weights {local or url} -> {dest} (sha256 {actual}, recorded in {record.name})")
     elif actual != expected:
         if stored:
             dest.unlink()
@@ -144,17 +149,29 @@ class _Unpickled:
         return OrderedDict()
 
 
+def _not_a_checkpoint(path: Path, err: Exception) -> WeightsUnavailable:
+    return WeightsUnavailable(
+        f"{path} is not a PyTorch checkpoint ({type(err).__name__}: {err}): pass a .ckpt/.pth/.pt "
+        "(torch.save of torch >= 1.6) or .safetensors file of network weights"
+    )
+
+
 def _load_plain(path: Path) -> object:
     """`torch.load(weights_only=True)`, with every unknown class of the file replaced by `_Unpickled`."""
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError:
-        pass
+        pass  # names classes the weights_only unpickler does not know, or is no pickle at all
+    except Exception as err:  # torch raises KeyError, EOFError, ... on files of other kinds
+        raise _not_a_checkpoint(path, err) from err
     try:
         unknown = torch.serialization.get_unsafe_globals_in_checkpoint(path)
+    except Exception as err:  # not the zip format of torch.save
+        raise _not_a_checkpoint(path, err) from err
+    try:
         with torch.serialization.safe_globals([(_Unpickled, name) for name in unknown]):
             return torch.load(path, map_location="cpu", weights_only=True)
-    except (pickle.UnpicklingError, ValueError, RuntimeError) as err:
+    except (pickle.UnpicklingError, RuntimeError) as err:
         reason = next((line for line in str(err).splitlines() if "GLOBAL" in line or "Can only" in line), err)
         raise WeightsUnavailable(
             f"{path} cannot be read as plain tensors and containers ({reason}): re-save its weights "

@@ -120,7 +120,8 @@ def published_swin(source: str, depth: str, local: str | Path | None = None) -> 
     """The authors' Swin-T checkpoint `source` of `depth` in the cache (downloaded or from `local`)."""
     entry = SOURCES[source]
     name = f"{source}_swin_t_{depth}.pth"
-    return fetch(entry.url.format(file_id=entry.files[depth]), name, entry.sha256.get(name), local)
+    url = entry.url.format(file_id=entry.files[depth])
+    return fetch(url, name, entry.sha256.get(name), local, install=f"{source} --depth {depth}")
 
 
 def _encoder_name(net: nn.Module) -> str:
@@ -144,8 +145,10 @@ def _resolve(net: nn.Module, source: str, part: str) -> tuple[dict, str]:
     if source == "imagenet":
         return read_state_dict(hf_file("timm/" + SWIN_IMAGENET)), f"imagenet (timm/{SWIN_IMAGENET})"
     if source in ("micronet", "imagenet-micronet"):
-        url = micronet_url(_encoder_name(net), source)
-        return read_state_dict(fetch(url, sha256=SOURCES[source].sha256.get(url.rsplit("/", 1)[-1]))), url
+        encoder = _encoder_name(net)
+        url = micronet_url(encoder, source)
+        sha256 = SOURCES[source].sha256.get(url.rsplit("/", 1)[-1])
+        return read_state_dict(fetch(url, sha256=sha256, install=f"{source} --encoder {encoder}")), url
     if source == "microlite" and os.environ.get("MICROSEG_MICROLITE"):
         path = Path(os.environ["MICROSEG_MICROLITE"])
         return read_state_dict(path), f"microlite ($MICROSEG_MICROLITE={path})"

@@ -193,3 +193,10 @@ def test_microlite_file_is_chosen_by_depth_for_three_stage_swin(tmp_path, monkey
     file_id = SOURCES["microlite"].files[depth]
     with pytest.raises(WeightsUnavailable, match=f"{file_id}.*microlite_swin_t_{depth}.pth"):
         load_weights(NETS["transdeeplab"](num_classes=2, depth=depth), "microlite")
+
+
+def test_a_file_that_is_no_checkpoint_gives_one_clear_error(tmp_path):
+    path = tmp_path / "notes.pth"
+    path.write_text("micrograph notes, not weights")
+    with pytest.raises(WeightsUnavailable, match="notes.pth is not a PyTorch checkpoint.*pass a"):
+        load_weights(UNet(num_classes=2, encoder_name="resnet18"), path)
