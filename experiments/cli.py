@@ -25,6 +25,7 @@ from callbacks.fast_path import default_precision
 TOOLS: dict[str, str] = {
     "data": "experiments.data_cmd",
     "models": "experiments.models_cmd",
+    "weights": "experiments.weights_cmd",
     "bench": "experiments.bench.train_step",
     "predict-images": "experiments.apply.predict",
     "measure": "experiments.apply.measure",

@@ -43,11 +43,11 @@ def main(argv: list[str] | None = None) -> int:
         "--size", type=int, default=512, help="square input side for the GFLOPs (default 512)"
     )
     parser.add_argument("--encoder", default="resnet34", help="smp encoder of the CNN-based nets")
-    parser.add_argument("--num-classes", type=int, default=3, help="output classes (74 for swin_classifier)")
+    parser.add_argument("--num-classes", type=int, default=3, help="output classes (74 for the classifiers)")
     args = parser.parse_args(argv)
     print(f"{'model':<16} {'encoder':<16} {'swin depth':<13} {'params (M)':>10} {f'GFLOPs@{args.size}²':>13}")
     for name, kwargs in variants(args.encoder):
-        classes = 74 if name == "swin_classifier" else args.num_classes
+        classes = 74 if name.endswith("_classifier") else args.num_classes
         params, gflops = count(name, kwargs, args.size, classes)
         print(
             f"{name:<16} {kwargs.get('encoder_name', '-'):<16} {kwargs.get('depth', '-'):<13} {params:>10.2f} {gflops:>13.1f}"

@@ -1,8 +1,11 @@
-"""ClassificationModule: Swin-T pretraining on MicroLite (or any ImageFolder tree), the paper's recipe.
+"""ClassificationModule: encoder pretraining on MicroLite (or any ImageFolder tree) by classification.
 
-Cross-entropy, AdamW (lr 5e-4, weight decay 0.05), linear warm-up then cosine decay per epoch, top-1 and
-top-5 accuracy. The checkpoint holds the network under ``net.`` with its NETS name and kwargs, so
-``load_weights(net, "<this.ckpt>")`` (or the ``microlite`` source) loads its Swin-T into any Swin segmenter.
+Two classifiers: the paper's Swin-T (`swin_classifier`, the default) and a CNN (`cnn_classifier`, any smp
+encoder: NASA's MicroNet recipe). Cross-entropy, AdamW (lr 5e-4, weight decay 0.05), linear warm-up then
+cosine decay per epoch, top-1 and top-5 accuracy. The checkpoint holds the network under ``net.`` with
+its NETS name and kwargs, so ``load_weights(net, "<this.ckpt>")`` loads a Swin-T classifier into the
+`swin` encoder of any Swin segmenter (or, through ``$MICROSEG_MICROLITE``, as the ``microlite`` source),
+and a CNN classifier into the `cnn` encoder of UNet, UNet++, CS-UNet and HiFormer.
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ from lightning_modules.segmentation import FUSED_ADAM_DEVICES, IMAGENET_MEAN, IM
 
 
 class ClassificationModule(L.LightningModule):
-    """Trains ``NETS[net]`` (default the Swin-T classifier) on ``(image, label)`` batches.
+    """Trains ``NETS[net]`` (``swin_classifier`` or ``cnn_classifier``) on ``(image, label)`` batches.
 
     Args:
         net, net_kwargs: the classifier's NETS name and hyperparameters.

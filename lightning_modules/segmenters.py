@@ -2,8 +2,9 @@
 
 Each wrapper only names its network and forwards the hyperparameters; all training logic is in
 `SegmentationModule` (``**kwargs``: num_classes, class names/colours, mean/std, loss weights, optimizer).
-``weights`` picks the pretraining: ``imagenet | micronet | imagenet-micronet | microlite | none | <path>``,
-or one per encoder part, e.g. ``{cnn: micronet, swin: microlite}``.
+``weights`` picks the pretraining: ``imagenet | micronet | imagenet-micronet | microlite | imagenet-microlite
+| none | <path>``, or one per encoder part, e.g. ``{cnn: imagenet-micronet, swin: microlite}``;
+``seed_decoder`` also seeds a Swin decoder from the Swin source (lightning_modules/weights.py).
 A test checks that each wrapper's arguments match its network's.
 """
 
@@ -53,6 +54,7 @@ class SwinUnet(SegmentationModule):
         window_size: int = 8,
         mlp: str = "mlp",
         drop_path_rate: float = 0.1,
+        seed_decoder: bool = True,
         weights: str | dict[str, str] = "none",
         **kwargs: Any,
     ) -> None:
@@ -71,6 +73,7 @@ class CSUNet(SegmentationModule):
         window_size: int = 8,
         mlp: str = "resmlp",
         drop_path_rate: float = 0.1,
+        seed_decoder: bool = True,
         weights: str | dict[str, str] = "none",
         **kwargs: Any,
     ) -> None:
@@ -88,9 +91,11 @@ class HiFormer(SegmentationModule):
         num_heads: Sequence[int] = (3, 6, 12, 24),
         window_size: int = 8,
         drop_path_rate: float = 0.1,
-        dlf_blocks: int = 2,
-        dlf_depth: Sequence[int] = (1, 3, 1),
+        dlf_depth: Sequence[Sequence[int]] = ((1, 2, 0),),
         dlf_heads: Sequence[int] = (6, 12),
+        dlf_mlp_ratio: float = 2.0,
+        cross_pos_embed: bool = True,
+        pos_embed_size: int = 512,
         decoder_channels: int = 128,
         weights: str | dict[str, str] = "none",
         **kwargs: Any,
@@ -107,12 +112,13 @@ class TransDeepLab(SegmentationModule):
         embed_dim: int = 96,
         num_heads: Sequence[int] = (3, 6, 12, 24),
         window_size: int = 8,
-        sspp_window_sizes: Sequence[int] = (8, 32),
+        sspp_window_sizes: Sequence[int] = (8, 16, 32),
         sspp_depth: int = 2,
         decoder_depth: int = 2,
         decoder_last_depth: int = 6,
         decoder_heads: int = 3,
         drop_path_rate: float = 0.1,
+        seed_decoder: bool = True,
         weights: str | dict[str, str] = "none",
         **kwargs: Any,
     ) -> None:

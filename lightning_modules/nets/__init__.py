@@ -5,6 +5,7 @@ which pretrainable encoders it holds in `encoder_parts` (`{"cnn": attr, "swin": 
 defines `checkpoint_filter(state_dict, net, part) -> dict` right below the class; `load_weights` uses both.
 """
 
+from lightning_modules.nets.cnn_classifier import CNNClassifier
 from lightning_modules.nets.cs_unet import CSUNet
 from lightning_modules.nets.hiformer import HiFormer
 from lightning_modules.nets.swin_classifier import SwinClassifier
@@ -21,6 +22,17 @@ NETS: dict[str, type] = {
     "transdeeplab": TransDeepLab,
     "cs_unet": CSUNet,
     "swin_classifier": SwinClassifier,
+    "cnn_classifier": CNNClassifier,
 }
 
-__all__ = ["NETS", "CSUNet", "HiFormer", "SwinClassifier", "SwinUnet", "TransDeepLab", "UNet", "UNetPlusPlus"]
+__all__ = [
+    "NETS",
+    "CNNClassifier",
+    "CSUNet",
+    "HiFormer",
+    "SwinClassifier",
+    "SwinUnet",
+    "TransDeepLab",
+    "UNet",
+    "UNetPlusPlus",
+]

@@ -102,9 +102,10 @@ def _trim_to_used(encoder: nn.Module, in_chans: int) -> None:
 def micronet_checkpoint_filter(state_dict: dict, encoder: nn.Module, prefix: str = "") -> dict:
     """Rename a NASA MicroNet/ImageNet smp-encoder state dict to `prefix + <smp encoder key>`.
 
-    NASA's `pretrained_microscopy_models` saves `model.encoder.state_dict()` (keys like `conv1.weight`,
-    `layer1.0.bn1.running_mean`), sometimes from `nn.DataParallel` (`module.` prefix). A whole smp model
-    (`encoder.` prefix) or a `CNNEncoder` (`encoder.`) is accepted too; decoder/head keys are dropped.
+    NASA's MicroNet files are an smp encoder's state dict (their `segmentation_training` loads them with
+    `model.encoder.load_state_dict`; keys like `conv1.weight`, `layer1.0.bn1.running_mean`); checkpoints
+    of their training of an `nn.DataParallel` model carry a `module.` prefix. A whole smp model, a
+    `CNNEncoder` or a `CNNClassifier` (`encoder.` prefix) is accepted too; decoder/head keys are dropped.
     `encoder` is the smp encoder the keys must fit (used to tell its keys from a wrapper's).
     """
     state_dict = state_dict.get("state_dict", state_dict)

@@ -228,3 +228,17 @@ def swin_checkpoint_filter(state_dict: dict, encoder: SwinEncoder, prefix: str =
                 )
         out[prefix + key] = value
     return out
+
+
+def mirror_blocks(mapped: dict, seeds: dict[str, str]) -> dict:
+    """`mapped` plus, per `seeds` entry `decoder stage: encoder stage` (net keys), the encoder stage's
+    `blocks.*` tensors under the decoder stage's name: the decoder seeding of Swin-Unet's and
+    TransDeepLab's `load_from`. Blocks only (no patch merging); the loader keeps the tensors whose
+    shapes fit, as those `load_from` do.
+    """
+    out = dict(mapped)
+    for stage, source in seeds.items():
+        for key, value in mapped.items():
+            if key.startswith(source + ".blocks."):
+                out[stage + key[len(source) :]] = value
+    return out

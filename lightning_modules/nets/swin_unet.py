@@ -1,6 +1,10 @@
 """Swin-Unet (Cao et al., 2022): Swin-T encoder, Swin decoder with patch expanding, concat+linear skips.
 
 `SwinUnetDecoder` is shared with CS-UNet, which feeds it two skip maps per scale instead of one.
+Decoder seeding (`seed_decoder`, on by default): a Swin source loaded into the encoder also fills each
+decoder stage with the blocks of the encoder stage at the same scale, as Swin-Unet's `load_from` does
+(`layers.k` -> `layers_up.(3-k)`; its `layers_up.0` is a patch expanding with no blocks, so stage 4 seeds
+nothing) and as the CS-UNet paper's Fig. 1 describes.
 """
 
 from __future__ import annotations
@@ -19,7 +23,7 @@ from lightning_modules.nets.blocks import (
     init_linear,
     nhwc_to_nchw,
 )
-from lightning_modules.nets.swin import SwinEncoder, swin_checkpoint_filter, swin_stage
+from lightning_modules.nets.swin import SwinEncoder, mirror_blocks, swin_checkpoint_filter, swin_stage
 
 
 class SwinUnetDecoder(nn.Module):
@@ -76,6 +80,11 @@ class SwinUnetDecoder(nn.Module):
         return nhwc_to_nchw(self.head(self.final_expand(self.norm_up(x))))
 
 
+def mirrored_stages(decoder: str, encoder: str, stages: int) -> dict[str, str]:
+    """`decoder.stages.j` (coarse to fine, scale `stages-2-j`) <- `encoder.layers.<same scale>`."""
+    return {f"{decoder}.stages.{j}": f"{encoder}.layers.{stages - 2 - j}" for j in range(stages - 1)}
+
+
 class SwinUnet(nn.Module):
     """Swin-Unet: `(B,3,H,W)` -> `(B,num_classes,H,W)` at any H, W; Swin-T encoder under `swin`."""
 
@@ -90,14 +99,21 @@ class SwinUnet(nn.Module):
         window_size: int = 8,
         mlp: str = "mlp",
         drop_path_rate: float = 0.1,
+        seed_decoder: bool = True,
     ) -> None:
         super().__init__()
+        self.seed_decoder = seed_decoder
         self.swin = SwinEncoder(
             depth, embed_dim, num_heads, window_size, mlp=mlp, drop_path_rate=drop_path_rate
         )
         self.decoder = SwinUnetDecoder(
             num_classes, self.swin.out_channels, self.swin.depths, num_heads, window_size, mlp, drop_path_rate
         )
+
+    @property
+    def decoder_seeds(self) -> dict[str, str]:
+        """Decoder stage <- encoder stage whose Swin blocks seed it (empty with `seed_decoder=False`)."""
+        return mirrored_stages("decoder", "swin", len(self.swin.depths)) if self.seed_decoder else {}
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         features = self.swin(x)  # the encoder pads to a multiple of 32; crop the logits back
@@ -106,5 +122,5 @@ class SwinUnet(nn.Module):
 
 
 def checkpoint_filter(state_dict: dict, net: SwinUnet, part: str = "swin") -> dict:
-    """Swin-T weights (timm, Microsoft, our classifier or segmenters) -> `swin.*` keys of `net`."""
-    return swin_checkpoint_filter(state_dict, net.swin, prefix="swin.")
+    """Swin-T weights (timm, Microsoft, our classifier or segmenters) -> `swin.*` keys, and decoder seeds."""
+    return mirror_blocks(swin_checkpoint_filter(state_dict, net.swin, prefix="swin."), net.decoder_seeds)

@@ -10,11 +10,17 @@ Layout of the official `swin_224_7_2level` config (the paper's best), with our w
   low-level map (192 ch), a deeper Swin stage -> 2x expand (/2), LayerNorm, 2x expand (/1), 1x1 to
   the classes. TransDeepLab's patch expanding keeps the channel count (Swin-Unet's halves it).
 
-SSPP windows: the official code picks the window sizes that tile the 224² model's 14x14 map, from 7
-up (7 and 14, the last one global). Nets here take any input size, so the windows are a
-hyperparameter; the default (8, 32) is that rule at the 512² training size (32x32 map). The largest
-window gets one block, as the official global level does (a shifted copy adds nothing there); at
-other sizes timm's blocks zero-pad the map to the window.
+SSPP windows (`sspp_window_rule`): the official `SwinASPP` takes every divisor of the high-level map
+side from its start window (7) up, the last one global (14x14 map at 224²: 7, 14), with a hand-written
+list for a 24x24 map. Nets here take any input size, so the windows are a hyperparameter whose default
+is that rule at the 512² training size (32x32 map: 8, 16, 32). The global level gets one block, as in
+the official code; at other sizes timm's blocks zero-pad the map to the window.
+
+Decoder seeding (`seed_decoder`, default on), as the official `SwinDecoder.load_from`
+(`layers.k` -> `layers_up.(1-k)` and `last_layers_up.(1-k)`, tensors whose shapes fit): the /8 step
+gets stage 1's blocks (96 ch, 3 heads: all fit); the /4 stage after the concatenation gets stage 2's
+(192 ch: all but the relative-position tables, whose head count differs); the /16 step is offered
+stage 2 too, where nothing fits (96 vs 192 channels). The official SSPP loads nothing in this config.
 """
 
 from __future__ import annotations
@@ -26,10 +32,23 @@ from timm.layers.cbam import CbamModule
 from torch import nn
 
 from lightning_modules.nets.blocks import FinalPatchExpand, crop, init_linear, nhwc_to_nchw
-from lightning_modules.nets.swin import SwinEncoder, resolve_depths, swin_checkpoint_filter, swin_stage
+from lightning_modules.nets.swin import (
+    SwinEncoder,
+    mirror_blocks,
+    resolve_depths,
+    swin_checkpoint_filter,
+    swin_stage,
+)
 
 #: encoder stages TransDeepLab uses: the low level is stage 0 (/4), the high level stage 2 (/16)
 LOW, HIGH = 0, 2
+
+
+def sspp_window_rule(map_size: int, start: int = 7) -> tuple[int, ...]:
+    """The official SSPP window sizes for a `map_size`² high-level map: its divisors from `start` up."""
+    if map_size == 24:
+        return (4, 6, 8, 12, 24)  # the official list for this size
+    return tuple(w for w in range(start, map_size + 1) if map_size % w == 0)
 
 
 class SwinSpatialPyramidPooling(nn.Module):
@@ -124,14 +143,16 @@ class TransDeepLab(nn.Module):
         embed_dim: int = 96,
         num_heads: Sequence[int] = (3, 6, 12, 24),
         window_size: int = 8,
-        sspp_window_sizes: Sequence[int] = (8, 32),
+        sspp_window_sizes: Sequence[int] = (8, 16, 32),
         sspp_depth: int = 2,
         decoder_depth: int = 2,
         decoder_last_depth: int = 6,
         decoder_heads: int = 3,
         drop_path_rate: float = 0.1,
+        seed_decoder: bool = True,
     ) -> None:
         super().__init__()
+        self.seed_decoder = seed_decoder
         stages = HIGH + 1
         self.swin = SwinEncoder(
             resolve_depths(depth)[:stages],
@@ -157,6 +178,17 @@ class TransDeepLab(nn.Module):
         )
         init_linear(self.low_norm)
 
+    @property
+    def decoder_seeds(self) -> dict[str, str]:
+        """Decoder stage <- encoder stage whose Swin blocks seed it (empty with `seed_decoder=False`)."""
+        if not self.seed_decoder:
+            return {}
+        return {
+            "decoder.up.0.0": "swin.layers.1",
+            "decoder.up.1.0": "swin.layers.0",
+            "decoder.last.0": "swin.layers.1",
+        }
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         features = self.swin(x)  # the encoder pads to a multiple of 16; crop the logits back
         logits = self.decoder(self.sspp(features[HIGH]), self.low_norm(features[LOW]))
@@ -167,5 +199,6 @@ def checkpoint_filter(state_dict: dict, net: TransDeepLab, part: str = "swin") -
     """Swin-T weights (timm, Microsoft, our classifier or segmenters) -> `swin.*` keys of `net`.
 
     A 4-stage checkpoint's last stage (`layers.3.*`) has no place here; it comes back as unexpected keys.
+    The decoder seeds (`decoder_seeds`) are added.
     """
-    return swin_checkpoint_filter(state_dict, net.swin, prefix="swin.")
+    return mirror_blocks(swin_checkpoint_filter(state_dict, net.swin, prefix="swin."), net.decoder_seeds)

@@ -11,7 +11,9 @@ import torch
 from experiments.cli import CONFIGS, cli_main, resolve_config_names, run_name
 
 DATASETS = sorted(
-    p.name for p in CONFIGS.glob("*.yaml") if p.name not in ("defaults.yaml", "microlite_finetune.yaml")
+    p.name
+    for p in CONFIGS.glob("*.yaml")
+    if p.name not in ("defaults.yaml", "microlite_finetune.yaml", "microlite_cnn.yaml")
 )
 MODELS = sorted(f"models/{p.name}" for p in (CONFIGS / "models").glob("*.yaml"))
 TINY = [  # shrink any segmentation config to seconds on a CPU

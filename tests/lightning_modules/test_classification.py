@@ -90,3 +90,49 @@ def test_a_training_step_between_log_steps_reads_nothing_back(tmp_path) -> None:
     )  # fmt: skip
     trainer.fit(model, DataLoader(data, batch_size=2))
     assert not probe.counter.origins, "\n".join(probe.counter.origins)
+
+
+@pytest.mark.slow
+@pytest.mark.real_data
+def test_cnn_classifier_one_epoch_on_microlite_mini_loads_as_cnn_weights(microlite_root, tmp_path) -> None:
+    """NASA's MicroNet recipe on microlite-mini: the CNN classifier's checkpoint is the `cnn` weights of
+    UNet, CS-UNet and HiFormer (3 of the 4 CNN stages)."""
+    torch.set_num_threads(1)
+    L.seed_everything(0)
+    data = datamodules.MicroLite(
+        root=microlite_root, batch_size=8, num_workers=0, tile_size=512, image_size=64
+    )
+    model = ClassificationModule(
+        net="cnn_classifier", net_kwargs={"encoder_name": "resnet18"}, num_classes=data.num_classes
+    )
+    trainer = L.Trainer(
+        max_epochs=1, accelerator="cpu", logger=False, default_root_dir=tmp_path,
+        enable_progress_bar=False, enable_model_summary=False, limit_train_batches=4, limit_val_batches=2,
+    )  # fmt: skip
+    trainer.fit(model, datamodule=data)
+    assert {"train/loss", "val/top1", "val/top5"} <= set(trainer.callback_metrics)
+    ckpt = tmp_path / "micronet_own.ckpt"
+    trainer.save_checkpoint(ckpt)
+    trained = {
+        k.removeprefix("net.encoder."): v
+        for k, v in model.state_dict().items()
+        if k.startswith("net.encoder.")
+    }
+
+    for name, encoder in (("unet", "encoder"), ("cs_unet", "cnn.encoder"), ("hiformer", "cnn.encoder")):
+        net = NETS[name](num_classes=3, encoder_name="resnet18")
+        (part,) = load_weights(net, {"cnn": str(ckpt)}).parts
+        assert part.part == "cnn" and part.loaded == part.expected
+        if name != "hiformer":  # HiFormer's CNN stops at /16: the last stage has no place there
+            assert part.loaded == len(trained)
+        for key, value in net.get_submodule(encoder).state_dict().items():
+            torch.testing.assert_close(value, trained[key], msg=f"{name}: {key}")
+
+
+def test_the_cnn_pretraining_config_composes_after_microlite_yaml(capsys) -> None:
+    from experiments.cli import cli_main
+
+    with pytest.raises(SystemExit):
+        cli_main(["fit", "--config", "microlite.yaml", "--config", "microlite_cnn.yaml", "--print_config"])
+    out = capsys.readouterr().out
+    assert "net: cnn_classifier" in out and "encoder_name: resnet50" in out and "depth:" not in out

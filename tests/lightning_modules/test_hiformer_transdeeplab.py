@@ -115,3 +115,48 @@ def test_swin_classifier_checkpoint_fills_every_swin_tensor(name, tmp_path):
     src = source.swin.state_dict()
     for key, value in expected.items():
         assert torch.equal(value, src[key]), key
+
+
+def test_hiformer_dlf_is_the_official_hiformer_b():
+    """amirhossein-kz/HiFormer `configs/HiFormer_configs.py::get_hiformer_b_configs`: depth [[1, 2, 0]],
+    num_heads (6, 12), mlp_ratio (2, 2, 1), qkv_bias True, cross_pos_embed True (at its image size)."""
+    net = HiFormer(num_classes=2, encoder_name="resnet18")
+    (block,) = net.dlf.blocks  # one multi-scale block
+    assert [len(level) for level in block.blocks] == [1, 2]
+    assert [type(f).__name__ for f in block.fusion] == ["CrossAttentionBlock"] * 2
+    assert [level[0].attn.num_heads for level in block.blocks] == [6, 12]
+    assert [f.attn.num_heads for f in block.fusion] == [12, 6]  # each CLS attends in the other level's width
+    assert all(level[0].attn.qkv.bias is not None for level in block.blocks)
+    assert all(f.attn.wq.bias is not None for f in block.fusion)
+    assert [level[0].mlp.fc1.out_features for level in block.blocks] == [2 * 96, 2 * 384]
+    # position embeddings held at the token grids of a 512² input: /4 and /16, CLS first
+    assert [tuple(p.shape) for p in net.dlf.pos_embed] == [(1, 1 + 128 * 128, 96), (1, 1 + 32 * 32, 384)]
+    assert not list(HiFormer(num_classes=2, encoder_name="resnet18", cross_pos_embed=False).dlf.pos_embed)
+
+
+@pytest.mark.parametrize("part", ["per-level blocks", "position embedding"])
+def test_hiformer_dlf_blocks_and_position_embedding_reach_the_prediction(part):
+    """The official MultiScaleBlock drops its per-level blocks' output; here both parts change the logits."""
+    torch.manual_seed(0)
+    net = HiFormer(num_classes=2, encoder_name="resnet18").eval()
+    x = torch.randn(1, 3, 64, 96)  # not the 512² of the embedding: it is resampled
+    params = net.dlf.blocks[0].blocks[1].parameters() if part == "per-level blocks" else net.dlf.pos_embed
+    with torch.no_grad():
+        before = net(x)
+        for p in params:
+            p.add_(torch.randn_like(p))
+        assert not torch.allclose(before, net(x))
+
+
+def test_transdeeplab_sspp_windows_follow_the_official_rule():
+    """rezazad68/transdeeplab `model/aspp.py::SwinASPP`: divisors of the map side from the start window up."""
+    from lightning_modules.nets.transdeeplab import sspp_window_rule
+
+    assert sspp_window_rule(14) == (7, 14)  # the official 224² model
+    assert sspp_window_rule(24) == (4, 6, 8, 12, 24)  # its hand-written list
+    assert sspp_window_rule(512 // 16) == (8, 16, 32)
+    assert [level.blocks[0].window_size[0] for level in TransDeepLab(num_classes=2).sspp.levels] == [
+        8,
+        16,
+        32,
+    ]

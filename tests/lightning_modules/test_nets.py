@@ -64,7 +64,7 @@ def build(name: str, depth: str | None, num_classes: int = 3) -> torch.nn.Module
 
 
 def _expected(name: str, x: torch.Tensor, num_classes: int = 3) -> tuple[int, ...]:
-    if name == "swin_classifier":
+    if name.endswith("_classifier"):
         return (x.shape[0], num_classes)
     return (x.shape[0], num_classes, *x.shape[-2:])
 

@@ -10,7 +10,7 @@ from lightning_modules.nets import NETS
 from lightning_modules.segmentation import SegmentationModule
 from lightning_modules.segmenters import SEGMENTERS
 
-SEGMENTER_NETS = sorted(name for name in NETS if name != "swin_classifier")
+SEGMENTER_NETS = sorted(name for name in NETS if not name.endswith("_classifier"))
 
 
 def _params(fn, drop: set[str]) -> dict:

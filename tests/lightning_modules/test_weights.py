@@ -14,7 +14,8 @@ from lightning_modules.nets.cs_unet import CSUNet
 from lightning_modules.nets.swin_classifier import SwinClassifier
 from lightning_modules.nets.swin_unet import SwinUnet
 from lightning_modules.nets.unet import UNet
-from lightning_modules.weights import fetch, load_weights, micronet_url
+from lightning_modules.weight_files import WeightsUnavailable, fetch
+from lightning_modules.weights import SOURCES, load_weights, micronet_url
 
 SWIN_NETS = [
     n for n, c in NETS.items() if "swin" in getattr(c, "encoder_parts", {}) and n != "swin_classifier"
@@ -175,10 +176,10 @@ def test_fetch_caches_with_checksum(tmp_path, monkeypatch):
     src = tmp_path / "weights.pth.tar"
     torch.save({"w": torch.ones(2)}, src)
     sha = hashlib.sha256(src.read_bytes()).hexdigest()
-    cached = fetch(src.as_uri(), sha)
+    cached = fetch(src.as_uri(), sha256=sha)
     assert cached.parent == tmp_path / "hub" / "checkpoints" and cached.read_bytes() == src.read_bytes()
     with pytest.raises(RuntimeError, match="sha256"):
-        fetch(src.as_uri(), "0" * 64)
+        fetch(src.as_uri(), sha256="0" * 64)
 
 
 def test_none_loads_nothing():
@@ -186,11 +187,16 @@ def test_none_loads_nothing():
 
 
 @pytest.mark.parametrize("depth", ["original", "intermediate"])
-def test_microlite_file_is_named_by_depth_for_three_stage_swin(tmp_path, monkeypatch, depth):
-    """TransDeepLab/HiFormer hold 3 Swin stages; they still look for the classifier of their depth."""
-    from lightning_modules.nets import NETS
-
+def test_microlite_file_is_chosen_by_depth_for_three_stage_swin(tmp_path, monkeypatch, depth):
+    """TransDeepLab/HiFormer hold 3 Swin stages; they still ask for the published file of their depth."""
     monkeypatch.delenv("MICROSEG_MICROLITE", raising=False)
-    monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path))
-    with pytest.raises(FileNotFoundError, match=f"microlite_swin_t_{depth}.ckpt"):
+    file_id = SOURCES["microlite"].files[depth]
+    with pytest.raises(WeightsUnavailable, match=f"{file_id}.*microlite_swin_t_{depth}.pth"):
         load_weights(NETS["transdeeplab"](num_classes=2, depth=depth), "microlite")
+
+
+def test_a_file_that_is_no_checkpoint_gives_one_clear_error(tmp_path):
+    path = tmp_path / "notes.pth"
+    path.write_text("micrograph notes, not weights")
+    with pytest.raises(WeightsUnavailable, match="notes.pth is not a PyTorch checkpoint.*pass a"):
+        load_weights(UNet(num_classes=2, encoder_name="resnet18"), path)
