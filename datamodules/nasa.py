@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from datamodules.base import Sample, SegmentationDataModule, read_pairs
+from datamodules.base import SegmentationDataModule, read_pairs
 from datamodules.io import DataError, default_root, pair_by_name
 from datamodules.masks import (
     EBC_MERGED,
@@ -24,6 +24,7 @@ from datamodules.masks import (
     decode_indices,
     decode_super,
 )
+from datamodules.samples import FilePair
 from datamodules.transforms import Preset
 
 #: our split name -> NASA's folder name
@@ -61,7 +62,7 @@ class NASABenchmark(SegmentationDataModule):
             )
         return path
 
-    def load_split(self, split: str) -> list[Sample]:
+    def load_split(self, split: str) -> list[FilePair]:
         base, name = self.set_dir(), SPLIT_FOLDERS[split]
         return read_pairs(pair_by_name(base / name, base / f"{name}_annot", self.mask_names), self.decode)
 
