@@ -112,7 +112,7 @@ class MicrosegCLI(LightningCLI):
 
     def before_instantiate_classes(self) -> None:
         trainer = self._subconfig(self.config).trainer
-        if not trainer.sync_batchnorm and _multi_gpu(trainer.accelerator, trainer.devices):
+        if not trainer.sync_batchnorm and _multi_gpu(trainer.accelerator, trainer.devices, trainer.num_nodes):
             trainer.sync_batchnorm = True
         if trainer.precision is None:  # not chosen: the fast path where it is fast (callbacks/fast_path.py)
             trainer.precision = default_precision(trainer.accelerator)
@@ -136,9 +136,14 @@ class MicrosegCLI(LightningCLI):
         return super().instantiate_trainer(**kwargs)
 
 
-def _multi_gpu(accelerator: Any, devices: Any) -> bool:
-    """True when the trainer will run on more than one CUDA device (then BatchNorm statistics are synced)."""
-    if str(accelerator) not in ("auto", "gpu", "cuda") or torch.cuda.device_count() < 2:
+def _multi_gpu(accelerator: Any, devices: Any, num_nodes: int = 1) -> bool:
+    """True when the run will use more than one CUDA device, on this node or over several nodes (then
+    BatchNorm statistics are synced)."""
+    if str(accelerator) not in ("auto", "gpu", "cuda") or torch.cuda.device_count() < 1:
+        return False
+    if num_nodes > 1:
+        return True
+    if torch.cuda.device_count() < 2:
         return False
     if devices in ("auto", -1, "-1"):
         return True

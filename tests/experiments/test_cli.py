@@ -121,6 +121,16 @@ def test_sync_batchnorm_only_on_several_gpus(monkeypatch) -> None:
     assert not _multi_gpu("auto", "auto")
 
 
+def test_sync_batchnorm_over_nodes_of_one_gpu_each(monkeypatch) -> None:
+    from experiments.cli import _multi_gpu
+
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
+    assert _multi_gpu("gpu", 1, num_nodes=2) and _multi_gpu("auto", "auto", num_nodes=4)
+    assert not _multi_gpu("gpu", 1) and not _multi_gpu("cpu", 1, num_nodes=2)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 0)
+    assert not _multi_gpu("auto", 1, num_nodes=2)
+
+
 @pytest.mark.slow
 def test_given_root_dir_holds_checkpoints_and_wandb_run(tmp_path, monkeypatch) -> None:
     """With the default W&B logger, --trainer.default_root_dir is still the one run folder (not ./microseg/)."""
