@@ -218,5 +218,14 @@ def main(argv: list[str] | None = None) -> None:
     try:
         cli_main(None if argv == sys.argv[1:] else argv)
     except (DataError, WeightsUnavailable) as err:  # the user's input or setup, not a bug: no traceback
-        print(f"error: {err}", file=sys.stderr)
+        print(f"error: {user_message(err)}", file=sys.stderr)
         sys.exit(2)
+
+
+def user_message(err: Exception) -> str:
+    """The error's own message, also when a DataLoader worker re-raised it with the worker's traceback
+    in front (a lazily read sample whose mask is bad fails there, mid-epoch)."""
+    text = str(err)
+    if "Original Traceback" in text:
+        text = text.rpartition(f"{type(err).__name__}: ")[2].strip()
+    return text

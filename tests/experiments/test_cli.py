@@ -161,3 +161,20 @@ def test_unavailable_weights_end_with_one_clear_error(tmp_path, capsys, monkeypa
     err = capsys.readouterr().err
     assert "huggingface.co/smp-hub/resnet18.imagenet" in err and "weights: none" in err
     assert "Traceback" not in err
+
+
+def test_an_error_raised_in_a_dataloader_worker_is_still_one_line() -> None:
+    from torch._utils import ExceptionWrapper
+
+    from datamodules.io import DataError
+    from experiments.cli import user_message
+
+    message = "lab/train/masks/s4.png: mask values [7] are outside the class map {0: 0, 255: 1}; fix the mask"
+    try:
+        raise DataError(message)
+    except DataError:
+        wrapped = ExceptionWrapper(where="in DataLoader worker process 0")  # what torch sends back
+    with pytest.raises(DataError) as raised:
+        wrapped.reraise()
+    assert "Traceback" in str(raised.value) and user_message(raised.value) == message
+    assert user_message(DataError(message)) == message
