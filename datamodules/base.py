@@ -122,6 +122,8 @@ class SegmentationDataModule(L.LightningDataModule):
             raise ValueError(f"scale must be > 0, got {scale}")
         if storage not in ("auto", "memory", "lazy"):
             raise ValueError(f"storage must be auto, memory or lazy, got {storage!r}")
+        if memory_budget is not None and memory_budget < 0:
+            raise ValueError(f"memory_budget is in GiB and must be >= 0, got {memory_budget}")
         self.class_names = list(class_names)
         self.num_classes = len(self.class_names)
         colors = class_colors or [PALETTE[i % len(PALETTE)] for i in range(self.num_classes)]

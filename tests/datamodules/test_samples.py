@@ -78,6 +78,8 @@ def test_lazy_batches_equal_in_memory_batches(tmp_path, kind):
         assert torch.equal(a["image"], b["image"]) and torch.equal(a["mask"], b["mask"])
     for a, b in zip(memory.samples("val"), lazy.samples("val")[:], strict=True):
         assert np.array_equal(a.image, b.image) and np.array_equal(a.mask, b.mask)
+    if kind == "folder":  # both modes resize by `scale` (24x40 files at 0.5)
+        assert lazy.samples("val")[0].mask.shape == (12, 20)
 
 
 def test_auto_holds_what_fits_the_budget_and_reads_the_rest_lazily(tmp_path):
@@ -151,9 +153,10 @@ def test_disk_cache_is_reused_and_follows_files_and_settings(tmp_path, monkeypat
     Image.fromarray(np.full(Image.open(edited).size[::-1], 255, np.uint8)).save(edited)
     os.utime(edited, ns=(1, 1))
     assert again.samples("train")[0].mask.min() == 1 and len(reads) == 1
-    # ... and so is everything under other decoding settings (here: the class map)
+    # ... and so is everything under other decoding settings (here: the pixel values of the same classes)
+    values_swapped = [{"name": "matrix", "index": 255}, {"name": "pore", "index": 0}]
     swapped = FolderSegmentation(
-        root=str(root), classes=CLASSES[::-1], storage="lazy", cache_dir=str(cache), scale=0.5
+        root=str(root), classes=values_swapped, storage="lazy", cache_dir=str(cache), scale=0.5
     )
     swapped.setup("fit")
     expected = 1 - again.samples("val")[0].mask
@@ -210,3 +213,10 @@ def test_memory_limit_takes_a_smaller_cgroup_limit(monkeypatch, tmp_path):
     v1.write_text(f"{3 * 2**30}\n")  # e.g. SLURM --mem=3G
     monkeypatch.setattr(storage, "CGROUP_LIMITS", (str(v2), str(v1)))
     assert storage.memory_limit() == 3 * 2**30
+
+
+def test_settings_out_of_range_are_refused():
+    with pytest.raises(ValueError, match="storage must be auto, memory or lazy"):
+        Synthetic(storage="lazzy")
+    with pytest.raises(ValueError, match="memory_budget is in GiB"):
+        Synthetic(memory_budget=-1)
