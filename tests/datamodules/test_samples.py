@@ -204,7 +204,7 @@ def test_default_budget_is_a_quarter_of_memory_shared_by_the_node(monkeypatch, t
     assert memory_budget(None, 1)[0] == 2 * 2**30
     budget, origin = memory_budget(None, 4)
     assert budget == 2**29 and "/ 4 processes" in origin
-    assert memory_budget(0.5, 4) == (2**29, "0.50 GiB (data.memory_budget)")
+    assert memory_budget(0.5, 4) == (2**29, "512.0 MiB (data.memory_budget)")
 
 
 def test_memory_limit_takes_a_smaller_cgroup_limit(monkeypatch, tmp_path):
