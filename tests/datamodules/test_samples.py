@@ -205,6 +205,10 @@ def test_default_budget_is_a_quarter_of_memory_shared_by_the_node(monkeypatch, t
     budget, origin = memory_budget(None, 4)
     assert budget == 2**29 and "/ 4 processes" in origin
     assert memory_budget(0.5, 4) == (2**29, "512.0 MiB (data.memory_budget)")
+    dm = Synthetic(size=32, num_train=2, num_val=1)
+    dm.trainer = SimpleNamespace(num_devices=4)  # four DDP ranks on this node
+    dm.setup("fit")
+    assert "512.0 MiB (a quarter of 8.00 GiB memory / 4 processes" in dm.storage_plans["train"].reason
 
 
 def test_memory_limit_takes_a_smaller_cgroup_limit(monkeypatch, tmp_path):
