@@ -47,7 +47,7 @@ def test_table_shows_growth_over_the_smallest_set():
 @pytest.mark.slow
 def test_bench_data_scale_runs_each_measurement_in_its_own_process(tmp_path, capsys):
     out = tmp_path / "scale.json"
-    args = ["--data-scale", "2", "--data-scale-modes", "lazy", "--data-scale-size", "64", "--data-batches", "1"]
+    args = ["--data-scale", "2", "--data-scale-modes", "lazy", "--data-scale-size", "64", "--data-batches", "1"]  # fmt: skip
     code = bench.main([*args, "--data-scale-dir", str(tmp_path / "files"), "--json", str(out)])
     assert code == 0
     report = json.loads(out.read_text())
