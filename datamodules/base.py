@@ -1,60 +1,61 @@
 """SegmentationDataModule: the loaders and attributes every segmentation data set shares.
 
-A subclass says how to read one split (:meth:`load_split` → decoded ``(name, image, mask)`` triples);
-this class caches the decoded split in memory (the benchmark sets are tiny, so an epoch costs only
-augmentation), applies the train/eval presets and builds the loaders with the batch dicts of
+A subclass says what one split holds (:meth:`load_split` → sources: file pairs, generated or decoded
+samples); this class decides where the decoded samples live (``datamodules/samples.py``: in memory when
+the split fits the memory budget, as the tiny benchmark sets do, so an epoch costs only augmentation;
+else decoded per sample), applies the train/eval presets and builds the loaders with the batch dicts of
 ``docs/design.md``.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import lightning as L
 import numpy as np
 import torch
 from lightning.pytorch.overrides.distributed import UnrepeatedDistributedSampler
+from lightning.pytorch.utilities import rank_zero_info
 from torch.utils.data import DataLoader, Dataset
 
-from datamodules.io import check_same_size, read_image, read_mask
+from datamodules.decoded_cache import DecodedCache, decoding_fingerprint
+from datamodules.samples import (
+    FilePair,
+    LazySamples,
+    Sample,
+    SampleReader,
+    Source,
+    Storage,
+    StoragePlan,
+    memory_budget,
+    plan_storage,
+    read_in_memory,
+)
 from datamodules.transforms import (
     IMAGENET_MEAN,
     IMAGENET_STD,
     Preset,
     eval_transform,
-    rescale,
     train_transform,
 )
 
 PALETTE = ((0, 0, 0), (0, 0, 255), (255, 0, 0), (0, 255, 0), (255, 255, 0), (255, 0, 255), (0, 255, 255))
 
 
-@dataclass(frozen=True)
-class Sample:
-    """One decoded pair: ``image`` uint8 (H, W, 3), ``mask`` uint8 (H, W) class indices."""
-
-    name: str
-    image: np.ndarray
-    mask: np.ndarray
-
-
 def read_pairs(
     pairs: Iterable[tuple[Path, Path]], decode: Callable[[np.ndarray, Path], np.ndarray], color: bool = False
-) -> list[Sample]:
-    """Read image/mask file pairs; ``decode(raw mask, mask path)`` gives class indices of the image's size."""
-    samples = []
-    for image_path, mask_path in pairs:
-        image = read_image(image_path)
-        mask = decode(read_mask(mask_path, color=color), mask_path)
-        check_same_size(image, mask, image_path, mask_path)
-        samples.append(Sample(image_path.stem, image, mask))
-    return samples
+) -> list[FilePair]:
+    """Image/mask file pairs as sources; ``decode(raw mask, mask path)`` gives class indices of the image's size."""
+    return [
+        FilePair(image_path.stem, image_path, mask_path, decode, color) for image_path, mask_path in pairs
+    ]
 
 
 class SegmentationDataset(Dataset):
-    """In-memory samples through an albumentations pipeline; ``repeats`` lengthens tiny training sets.
+    """Samples (a list, or :class:`LazySamples` decoding on access) through an albumentations pipeline;
+    ``repeats`` lengthens tiny training sets.
 
     Albumentations keeps its own random state, which `seed_everything` does not reach and which forked
     DataLoader workers would all inherit unchanged (same augmentations in every worker and epoch). So
@@ -63,7 +64,7 @@ class SegmentationDataset(Dataset):
     """
 
     def __init__(self, samples: Sequence[Sample], transform, repeats: int = 1) -> None:
-        self.samples, self.transform, self.repeats = list(samples), transform, max(1, repeats)
+        self.samples, self.transform, self.repeats = samples, transform, max(1, repeats)
 
     def __len__(self) -> int:
         return len(self.samples) * self.repeats
@@ -91,6 +92,11 @@ class SegmentationDataModule(L.LightningDataModule):
         train_repeats: how many times the training split is repeated per epoch (one-shot sets).
         augment: training preset of datamodules/transforms.py: ``nasa_super`` / ``nasa_ebc`` (NASA's
             pipelines), ``strong``, ``upright`` or ``basic`` (ours).
+        storage: ``auto`` holds a split in memory when its decoded size fits ``memory_budget`` and reads
+            it per sample otherwise; ``memory`` / ``lazy`` force one.
+        memory_budget: GiB of decoded samples one process may hold (``None``: a quarter of the machine's
+            or cgroup's memory, divided among the processes of this node).
+        cache_dir: keep decoded samples there as ``.npy`` files (memory-mapped when read lazily).
     """
 
     dataset_name: str = "segmentation"
@@ -108,10 +114,17 @@ class SegmentationDataModule(L.LightningDataModule):
         crop_size: int | None = None,
         train_repeats: int = 1,
         augment: Preset = "basic",
+        storage: Storage = "auto",
+        memory_budget: float | None = None,
+        cache_dir: str | None = None,
     ) -> None:
         super().__init__()
         if scale <= 0:
             raise ValueError(f"scale must be > 0, got {scale}")
+        if storage not in ("auto", "memory", "lazy"):
+            raise ValueError(f"storage must be auto, memory or lazy, got {storage!r}")
+        if memory_budget is not None and memory_budget < 0:
+            raise ValueError(f"memory_budget is in GiB and must be >= 0, got {memory_budget}")
         self.class_names = list(class_names)
         self.num_classes = len(self.class_names)
         colors = class_colors or [PALETTE[i % len(PALETTE)] for i in range(self.num_classes)]
@@ -123,23 +136,39 @@ class SegmentationDataModule(L.LightningDataModule):
         self.scale, self.crop_size = scale, crop_size
         self.train_repeats, self.augment = train_repeats, augment
         self.test_set_names = ["test"]
-        self._cache: dict[str, list[Sample]] = {}
+        self.storage, self.memory_budget, self.cache_dir = storage, memory_budget, cache_dir
+        self.storage_plans: dict[str, StoragePlan] = {}  # as logged
+        self._cache: dict[str, Sequence[Sample]] = {}
 
     # -- what a subclass provides -------------------------------------------------------------
-    def load_split(self, split: str) -> list[Sample]:
-        """Decoded samples of ``split`` (``train``, ``val``, ``test`` or a name in ``test_set_names``)."""
+    def load_split(self, split: str) -> Sequence[Source]:
+        """Sources of ``split`` (``train``, ``val``, ``test`` or a name in ``test_set_names``)."""
         raise NotImplementedError
 
     # -- shared machinery ---------------------------------------------------------------------
-    def samples(self, split: str) -> list[Sample]:
-        """The split's samples, decoded and rescaled once, then kept in memory."""
+    def samples(self, split: str) -> Sequence[Sample]:
+        """The split's samples, rescaled: decoded once and kept in memory, or decoded on each access."""
         if split not in self._cache:
-            scaled = []
-            for s in self.load_split(split):
-                image, mask = rescale(s.image, s.mask, self.scale)
-                scaled.append(Sample(s.name, image, mask))
-            self._cache[split] = scaled
+            label = f"{self.dataset_name} {split}"
+            sources = self.load_split(split)
+            processes = self.trainer.num_devices if self.trainer is not None else 1
+            budget, origin = memory_budget(self.memory_budget, processes)
+            held = sum(p.decoded_bytes for p in self.storage_plans.values() if p.mode == "memory")
+            plan = plan_storage(sources, self.scale, self.storage, budget - held, origin, label)
+            rank_zero_info(f"{label}: {plan.reason}")
+            self.storage_plans[split] = plan
+            cache = DecodedCache(self.cache_dir, decoding_fingerprint(self)) if self.cache_dir else None
+            reader = SampleReader(self.scale, cache)
+            if plan.mode == "memory":
+                self._cache[split] = read_in_memory(sources, reader, label)
+            else:
+                self._cache[split] = LazySamples(sources, reader)
         return self._cache[split]
+
+    def __getstate__(self) -> dict[str, Any]:
+        """Pickled into spawned DataLoader workers (macOS, Windows) through the sources' ``decode``: the
+        settings travel, not the trainer or splits already decoded."""
+        return {**self.__dict__, "trainer": None, "_cache": {}}
 
     def train_transform(self):
         return train_transform(self.augment, self.crop_size, self.mean, self.std)
@@ -154,7 +183,11 @@ class SegmentationDataModule(L.LightningDataModule):
         return SegmentationDataset(self.samples(split), self.eval_transform())
 
     def setup(self, stage: str | None = None) -> None:
-        """Decode (and cache) the splits the stage needs, so bad files fail before training starts."""
+        """Plan and (in memory) decode the splits the stage needs, so bad files fail before training starts.
+
+        A lazily read split checks every file header now (missing, unreadable, mask of another size);
+        a pixel-level problem (a mask value outside the classes) shows when that sample is first read.
+        """
         splits = {
             "fit": ["train", "val"],
             "validate": ["val"],

@@ -25,9 +25,10 @@ from typing import Any
 
 import numpy as np
 
-from datamodules.base import Sample, SegmentationDataModule, read_pairs
+from datamodules.base import SegmentationDataModule, read_pairs
 from datamodules.io import DataError, pair_by_name
 from datamodules.masks import decode_colors, decode_indices
+from datamodules.samples import FilePair
 from datamodules.transforms import Preset
 
 SPLITS = ("train", "val", "test")
@@ -128,5 +129,5 @@ class FolderSegmentation(SegmentationDataModule):
             return decode_colors(raw, self.colors, source)
         return decode_indices(raw, self.mapping, source)
 
-    def load_split(self, split: str) -> list[Sample]:
+    def load_split(self, split: str) -> list[FilePair]:
         return read_pairs(self._pairs(split), self.decode, color=self.colors is not None)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -134,10 +134,31 @@ def pair_by_name(
     return pairs
 
 
-def check_same_size(image: np.ndarray, mask: np.ndarray, image_path: Path, mask_path: Path) -> None:
-    """Raise when a mask does not cover its image pixel for pixel."""
-    if image.shape[:2] != mask.shape[:2]:
+def read_size(path: str | Path) -> tuple[int, int]:
+    """(H, W) of an image file from its header, without decoding the pixels.
+
+    A file whose header cannot be parsed is handed to :func:`read_array`, which names the problem.
+    """
+    path = Path(path)
+    try:
+        if path.suffix.lower() in (".tif", ".tiff"):
+            with tifffile.TiffFile(path) as tif:
+                page = tif.pages[0]
+                return int(page.imagelength), int(page.imagewidth)
+        with Image.open(path) as img:
+            return img.height, img.width
+    except (OSError, ValueError, IndexError, SyntaxError, AttributeError):
+        shape = channels_last(read_array(path)).shape
+        return int(shape[0]), int(shape[1])
+
+
+def check_same_size(
+    image_size: Sequence[int], mask_size: Sequence[int], image_path: Path, mask_path: Path
+) -> None:
+    """Raise when a mask (height, width) does not cover its image pixel for pixel."""
+    (ih, iw), (mh, mw) = image_size[:2], mask_size[:2]
+    if (ih, iw) != (mh, mw):
         raise DataError(
-            f"{mask_path}: mask size {mask.shape[1]}x{mask.shape[0]} differs from image {image_path} "
-            f"({image.shape[1]}x{image.shape[0]}); re-export the mask at the image's size"
+            f"{mask_path}: mask size {mw}x{mh} differs from image {image_path} "
+            f"({iw}x{ih}); re-export the mask at the image's size"
         )

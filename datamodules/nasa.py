@@ -17,7 +17,7 @@ from typing import Literal
 
 import numpy as np
 
-from datamodules.base import Sample, SegmentationDataModule, read_pairs
+from datamodules.base import SegmentationDataModule, read_pairs
 from datamodules.io import DataError, default_root, pair_by_name
 from datamodules.masks import (
     EBC_MERGED,
@@ -27,6 +27,7 @@ from datamodules.masks import (
     decode_indices,
     decode_super,
 )
+from datamodules.samples import FilePair
 from datamodules.transforms import Box, Preset, eval_transform
 
 #: our split name -> NASA's folder name
@@ -90,10 +91,6 @@ class NASABenchmark(SegmentationDataModule):
             )
         return path
 
-    def load_split(self, split: str) -> list[Sample]:
-        base, name = self.set_dir(), SPLIT_FOLDERS[split]
-        return read_pairs(pair_by_name(base / name, base / f"{name}_annot", self.mask_names), self.decode)
-
     def scaled_eval_crop(self) -> Box | None:
         """``eval_crop`` in pixels of the cached (rescaled) images."""
         if self.eval_crop is None:
@@ -103,22 +100,23 @@ class NASABenchmark(SegmentationDataModule):
     def eval_transform(self):
         return eval_transform(self.mean, self.std, crop=self.scaled_eval_crop())
 
-    def samples(self, split: str) -> list[Sample]:
-        """The cached split; every evaluated image must hold ``eval_crop`` (checked when it is decoded)."""
-        samples = super().samples(split)
+    def load_split(self, split: str) -> list[FilePair]:
+        """The split's file pairs; every evaluated image must hold ``eval_crop`` (checked from headers)."""
+        base, name = self.set_dir(), SPLIT_FOLDERS[split]
+        pairs = read_pairs(pair_by_name(base / name, base / f"{name}_annot", self.mask_names), self.decode)
         box = self.scaled_eval_crop()
         if split == "train" or box is None:
-            return samples
-        for sample in samples:
-            h, w = sample.mask.shape
+            return pairs
+        for pair in pairs:
+            h, w = (max(1, round(side * self.scale)) for side in pair.size())  # as transforms.rescale
             if box[2] > w or box[3] > h:
                 raise DataError(
-                    f"{self.root / self.folder / SPLIT_FOLDERS[split]}: image {sample.name} is {w}x{h} px "
-                    f"(after scale {self.scale}) and does not hold eval_crop {list(self.eval_crop)}; set "
+                    f"{base / name}: image {pair.image_path.name} is {w}x{h} px (after scale "
+                    f"{self.scale}) and does not hold eval_crop {list(self.eval_crop)}; set "
                     "data.init_args.eval_crop to null (whole image) or a box [x_min, y_min, x_max, y_max] "
                     "inside the image"
                 )
-        return samples
+        return pairs
 
 
 class SuperBenchmark(NASABenchmark):

@@ -16,8 +16,9 @@ from typing import Literal
 import cv2
 import numpy as np
 
-from datamodules.base import Sample, SegmentationDataModule
+from datamodules.base import SegmentationDataModule
 from datamodules.masks import EBC_MERGED, EBC_WITH_CRACK, SUPER_CLASSES, SUPER_COLORS
+from datamodules.samples import Generated
 from datamodules.transforms import Preset
 
 Kind = Literal["super", "ebc"]
@@ -119,6 +120,16 @@ def generate(kind: Kind, seed: int, split: str, index: int, size: int) -> tuple[
     return GENERATORS[kind](rng, size)
 
 
+def labelled(
+    kind: Kind, seed: int, split: str, index: int, size: int, keep_crack: bool
+) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`generate` with the class map of the data module: EBC crack merged into oxide unless kept."""
+    image, mask = generate(kind, seed, split, index, size)
+    if kind == "ebc":
+        mask = np.array([(EBC_WITH_CRACK if keep_crack else EBC_MERGED)[i] for i in range(3)], np.uint8)[mask]
+    return image, mask
+
+
 class Synthetic(SegmentationDataModule):
     """Synthetic Super-like or EBC-like micrographs, generated in memory (no files).
 
@@ -154,12 +165,14 @@ class Synthetic(SegmentationDataModule):
         self.kind, self.size, self.seed, self.keep_crack = kind, size, seed, keep_crack
         self.counts = {"train": num_train, "val": num_val, "test": num_test}
 
-    def load_split(self, split: str) -> list[Sample]:
-        lut = np.array([EBC_WITH_CRACK[i] if self.keep_crack else EBC_MERGED[i] for i in range(3)], np.uint8)
-        samples = []
-        for i in range(self.counts[split]):
-            image, mask = generate(self.kind, self.seed, split, i, self.size)
-            if self.kind == "ebc":
-                mask = lut[mask]
-            samples.append(Sample(f"{self.kind}_{split}_{i:04d}", image, mask))
-        return samples
+    def load_split(self, split: str) -> list[Generated]:
+        """Each sample is generated when it is read (once, in memory; or per access, lazily)."""
+        return [
+            Generated(
+                f"{self.kind}_{split}_{i:04d}",
+                labelled,
+                (self.kind, self.seed, split, i, self.size, self.keep_crack),
+                (self.size, self.size),
+            )
+            for i in range(self.counts[split])
+        ]

@@ -113,7 +113,7 @@ class MicrosegCLI(LightningCLI):
 
     def before_instantiate_classes(self) -> None:
         trainer = self._subconfig(self.config).trainer
-        if not trainer.sync_batchnorm and _multi_gpu(trainer.accelerator, trainer.devices):
+        if not trainer.sync_batchnorm and _multi_gpu(trainer.accelerator, trainer.devices, trainer.num_nodes):
             trainer.sync_batchnorm = True
         if trainer.precision is None:  # not chosen: the fast path where it is fast (callbacks/fast_path.py)
             trainer.precision = default_precision(trainer.accelerator)
@@ -137,9 +137,14 @@ class MicrosegCLI(LightningCLI):
         return super().instantiate_trainer(**kwargs)
 
 
-def _multi_gpu(accelerator: Any, devices: Any) -> bool:
-    """True when the trainer will run on more than one CUDA device (then BatchNorm statistics are synced)."""
-    if str(accelerator) not in ("auto", "gpu", "cuda") or torch.cuda.device_count() < 2:
+def _multi_gpu(accelerator: Any, devices: Any, num_nodes: int = 1) -> bool:
+    """True when the run will use more than one CUDA device, on this node or over several nodes (then
+    BatchNorm statistics are synced)."""
+    if str(accelerator) not in ("auto", "gpu", "cuda") or torch.cuda.device_count() < 1:
+        return False
+    if num_nodes > 1:
+        return True
+    if torch.cuda.device_count() < 2:
         return False
     if devices in ("auto", -1, "-1"):
         return True
@@ -214,5 +219,14 @@ def main(argv: list[str] | None = None) -> None:
     try:
         cli_main(None if argv == sys.argv[1:] else argv)
     except (DataError, WeightsUnavailable) as err:  # the user's input or setup, not a bug: no traceback
-        print(f"error: {err}", file=sys.stderr)
+        print(f"error: {user_message(err)}", file=sys.stderr)
         sys.exit(2)
+
+
+def user_message(err: Exception) -> str:
+    """The error's own message, also when a DataLoader worker re-raised it with the worker's traceback
+    in front (a lazily read sample whose mask is bad fails there, mid-epoch)."""
+    text = str(err)
+    if "Original Traceback" in text:
+        text = text.rpartition(f"{type(err).__name__}: ")[2].strip()
+    return text

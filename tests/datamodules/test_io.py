@@ -9,7 +9,7 @@ import pytest
 import tifffile
 from PIL import Image
 
-from datamodules.io import pair_by_name, read_image, read_mask
+from datamodules.io import DataError, pair_by_name, read_image, read_mask, read_size
 
 
 @pytest.mark.parametrize(
@@ -72,3 +72,28 @@ def test_pairing_without_orphans_is_silent(tmp_path):
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         assert len(pair_by_name(tmp_path / "i", tmp_path / "m", lambda p: [p.name])) == 1
+
+
+@pytest.mark.parametrize(
+    ("name", "array"),
+    [
+        ("planar.tif", np.zeros((3, 5, 7), np.uint8)),
+        ("rgb16.tif", np.zeros((5, 7, 3), np.uint16)),
+        ("grey.png", np.zeros((5, 7), np.uint8)),
+        ("rgb.jpg", np.zeros((5, 7, 3), np.uint8)),
+    ],
+)
+def test_header_size_matches_the_decoded_image(tmp_path, name, array):
+    path = tmp_path / name
+    if name.endswith(".tif"):
+        tifffile.imwrite(path, array, photometric="rgb")
+    else:
+        Image.fromarray(array).save(path)
+    assert read_size(path) == read_image(path).shape[:2] == (5, 7)
+
+
+def test_header_of_a_corrupt_file_is_one_clear_error(tmp_path):
+    path = tmp_path / "broken.png"
+    path.write_bytes(b"not a png at all")
+    with pytest.raises(DataError, match=r"broken\.png: corrupt, truncated or not an image"):
+        read_size(path)

@@ -54,5 +54,5 @@ def test_eval_crop_crops_val_and_test_only(tmp_path):
 def test_eval_crop_larger_than_the_image_stops_before_training(tmp_path):
     write_set(tmp_path, "EBC2", size=64)
     dm = EBC2(root=str(tmp_path), eval_crop="nasa")
-    with pytest.raises(DataError, match=r"img0 is 64x64 px .* eval_crop \[256, 356, 768, 868\].* null"):
+    with pytest.raises(DataError, match=r"img0.tif is 64x64 px .* eval_crop \[256, 356, 768, 868\].* null"):
         dm.setup("fit")

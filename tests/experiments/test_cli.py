@@ -123,6 +123,16 @@ def test_sync_batchnorm_only_on_several_gpus(monkeypatch) -> None:
     assert not _multi_gpu("auto", "auto")
 
 
+def test_sync_batchnorm_over_nodes_of_one_gpu_each(monkeypatch) -> None:
+    from experiments.cli import _multi_gpu
+
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
+    assert _multi_gpu("gpu", 1, num_nodes=2) and _multi_gpu("auto", "auto", num_nodes=4)
+    assert not _multi_gpu("gpu", 1) and not _multi_gpu("cpu", 1, num_nodes=2)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 0)
+    assert not _multi_gpu("auto", 1, num_nodes=2)
+
+
 @pytest.mark.slow
 def test_given_root_dir_holds_checkpoints_and_wandb_run(tmp_path, monkeypatch) -> None:
     """With the default W&B logger, --trainer.default_root_dir is still the one run folder (not ./microseg/)."""
@@ -153,3 +163,20 @@ def test_unavailable_weights_end_with_one_clear_error(tmp_path, capsys, monkeypa
     err = capsys.readouterr().err
     assert "huggingface.co/smp-hub/resnet18.imagenet" in err and "weights: none" in err
     assert "Traceback" not in err
+
+
+def test_an_error_raised_in_a_dataloader_worker_is_still_one_line() -> None:
+    from torch._utils import ExceptionWrapper
+
+    from datamodules.io import DataError
+    from experiments.cli import user_message
+
+    message = "lab/train/masks/s4.png: mask values [7] are outside the class map {0: 0, 255: 1}; fix the mask"
+    try:
+        raise DataError(message)
+    except DataError:
+        wrapped = ExceptionWrapper(where="in DataLoader worker process 0")  # what torch sends back
+    with pytest.raises(DataError) as raised:
+        wrapped.reraise()
+    assert "Traceback" in str(raised.value) and user_message(raised.value) == message
+    assert user_message(DataError(message)) == message
