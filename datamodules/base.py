@@ -18,6 +18,7 @@ import torch
 from lightning.pytorch.overrides.distributed import UnrepeatedDistributedSampler
 from torch.utils.data import DataLoader, Dataset
 
+from datamodules.class_kinds import resolve_kinds
 from datamodules.io import check_same_size, read_image, read_mask
 from datamodules.transforms import (
     IMAGENET_MEAN,
@@ -90,6 +91,8 @@ class SegmentationDataModule(L.LightningDataModule):
         crop_size: random square training crop (after ``scale``); ``None`` trains on whole images.
         train_repeats: how many times the training split is repeated per epoch (one-shot sets).
         augment: training preset, ``super`` / ``ebc`` (NASA's protocols) or ``basic``.
+        class_kinds: ``matrix`` / ``particles`` / ``layer`` per class, how `measure` treats it
+            (``datamodules.class_kinds``; ``None`` entries take the default).
     """
 
     dataset_name: str = "segmentation"
@@ -107,6 +110,7 @@ class SegmentationDataModule(L.LightningDataModule):
         crop_size: int | None = None,
         train_repeats: int = 1,
         augment: Preset = "basic",
+        class_kinds: Sequence[str | None] | None = None,
     ) -> None:
         super().__init__()
         if scale <= 0:
@@ -115,6 +119,7 @@ class SegmentationDataModule(L.LightningDataModule):
         self.num_classes = len(self.class_names)
         colors = class_colors or [PALETTE[i % len(PALETTE)] for i in range(self.num_classes)]
         self.class_colors = [tuple(int(c) for c in color) for color in colors]
+        self.class_kinds = resolve_kinds(class_kinds, self.class_names, "data")
         self.mean, self.std = IMAGENET_MEAN, IMAGENET_STD
         self.batch_size, self.eval_batch_size = batch_size, eval_batch_size
         self.num_workers, self.pin_memory = num_workers, pin_memory

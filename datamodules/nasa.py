@@ -17,10 +17,13 @@ import numpy as np
 from datamodules.base import Sample, SegmentationDataModule, read_pairs
 from datamodules.io import DataError, default_root, pair_by_name
 from datamodules.masks import (
+    EBC_CLASSES,
+    EBC_KINDS,
     EBC_MERGED,
     EBC_WITH_CRACK,
     SUPER_CLASSES,
     SUPER_COLORS,
+    SUPER_KINDS,
     decode_indices,
     decode_super,
 )
@@ -78,6 +81,7 @@ class SuperBenchmark(NASABenchmark):
             augment=augment,
             class_names=SUPER_CLASSES,
             class_colors=SUPER_COLORS,
+            class_kinds=SUPER_KINDS,
             **kwargs,
         )
 
@@ -103,8 +107,15 @@ class EBCBenchmark(NASABenchmark):
         augment: Preset = "ebc",
         **kwargs,
     ) -> None:
-        names = ["background", "oxide", "crack"] if keep_crack else ["background", "oxide"]
-        super().__init__(root=root, crop_size=crop_size, augment=augment, class_names=names, **kwargs)
+        n = 3 if keep_crack else 2
+        super().__init__(
+            root=root,
+            crop_size=crop_size,
+            augment=augment,
+            class_names=EBC_CLASSES[:n],
+            class_kinds=EBC_KINDS[:n],
+            **kwargs,
+        )
         self.keep_crack = keep_crack
 
     def decode(self, raw: np.ndarray, source: Path) -> np.ndarray:
