@@ -11,7 +11,9 @@ oxide is not an interface):
   the short side branches a rough outline grows (points closer to the outline than half the piece's
   median).
 * **Direction.** The normal at a position is the direction to the nearest point outside the layer
-  (the distance map's feature transform): the normal of the nearer interface.
+  (the distance map's feature transform), averaged as an orientation (doubled angles) over the
+  neighbouring positions with a Gaussian as wide as half the layer, so that a bump of a rough
+  interface does not tilt the chord: the normal of the layer, not of one interface's bump.
 * **Chord.** From the position, both ways along the normal, to where the bilinearly interpolated mask
   crosses 0.5 (half a pixel outside the last layer pixel on average, so digitisation does not bias
   it); a chord that reaches the image edge first is not measured (the layer leaves the image there).
@@ -59,8 +61,8 @@ def layer_profile(layer: np.ndarray) -> LayerProfile:
         rows, cols = _midline(piece, distance)
         if rows.size == 0:
             continue
-        normal = np.stack([rows - near_r[rows, cols], cols - near_c[rows, cols]]).astype(np.float64)
-        normal /= np.hypot(*normal)
+        nearest = np.stack([rows - near_r[rows, cols], cols - near_c[rows, cols]]).astype(np.float64)
+        normal = _layer_normals(filled.shape, rows, cols, nearest, np.median(distance[rows, cols]))
         reach = REACH * (2 * distance[rows, cols] + 1)
         thickness = _chords(filled.astype(np.float32), rows, cols, normal, reach)
         ok = np.isfinite(thickness)
@@ -100,6 +102,24 @@ def _midline(piece: np.ndarray, distance: np.ndarray) -> tuple[np.ndarray, np.nd
     rows, cols = np.nonzero(skeleton)
     keep = distance[rows, cols] >= 0.5 * np.median(distance[rows, cols]) if rows.size else []
     return rows[keep], cols[keep]
+
+
+def _layer_normals(
+    shape: tuple[int, ...], rows: np.ndarray, cols: np.ndarray, nearest: np.ndarray, sigma: float
+) -> np.ndarray:
+    """Unit normals: the directions to the nearest outline point, Gaussian-averaged as orientations.
+
+    A normal and its opposite are the same orientation, so the average is taken over the doubled
+    angle (cos 2θ, sin 2θ), the usual way to average axes, and halved back.
+    """
+    double = 2 * np.arctan2(nearest[0], nearest[1])
+    averaged = []
+    for values in (np.cos(double), np.sin(double)):
+        field = np.zeros(shape)
+        field[rows, cols] = values
+        averaged.append(ndi.gaussian_filter(field, max(2.0, sigma))[rows, cols])
+    angle = 0.5 * np.arctan2(averaged[1], averaged[0])
+    return np.stack([np.sin(angle), np.cos(angle)])
 
 
 def _chords(
