@@ -73,9 +73,14 @@ def settings_from(args: argparse.Namespace) -> MeasureSettings:
 
 
 def find_masks(folder: Path) -> list[Path]:
-    """``*_mask.*`` files as written by `predict`; otherwise every PNG/TIFF that is not one of our pictures."""
+    """The mask file itself, or a folder's ``*_mask.*`` files as written by `predict`; otherwise every
+    PNG/TIFF in the folder that is not one of our pictures."""
+    if folder.is_file():
+        return [folder]
     if not folder.is_dir():
-        raise FileNotFoundError(f"mask folder {folder} does not exist")
+        raise FileNotFoundError(
+            f"mask folder {folder} does not exist; pass a folder of masks or one mask file"
+        )
     files = sorted(
         p
         for p in folder.iterdir()
@@ -96,8 +101,10 @@ def output_stems(paths: list[Path]) -> dict[Path, str]:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m experiments measure", description=__doc__.split("\n")[0])
-    parser.add_argument("--masks", required=True, type=Path, help="folder of masks (e.g. predict's output)")
-    parser.add_argument("--output", type=Path, help="where to write (default: the masks folder)")
+    parser.add_argument(
+        "--masks", required=True, type=Path, help="folder of masks (e.g. predict's output), or one mask"
+    )
+    parser.add_argument("--output", type=Path, help="where to write (default: the masks' folder)")
     parser.add_argument("--pixel-size", help="side of one pixel with its unit, e.g. 4.2nm, 0.5um, 1.3µm")
     parser.add_argument(
         "--class-values", nargs="+", metavar="VALUE=NAME",
@@ -126,14 +133,23 @@ def main(argv: list[str] | None = None) -> int:
         pixel = parse_pixel_size(args.pixel_size)
         settings = settings_from(args)
         paths = find_masks(args.masks)
+        folder = args.masks if args.masks.is_dir() else args.masks.parent
         table, source = class_table(
-            args.masks, values_found, args.class_values, args.class_names, args.layer_classes
+            folder, values_found, args.class_values, args.class_names, args.layer_classes
         )
-    except (ValueError, FileNotFoundError) as err:
+    except (OSError, ValueError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
+    out_dir = args.output or folder
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        print(
+            f"error: cannot write into {out_dir} ({err.strerror or err}); choose a folder with --output",
+            file=sys.stderr,
+        )
+        return 2
     print(source)
-    out_dir = args.output or args.masks
     results = {}
     stems = output_stems(paths)
     for path in tqdm(paths, desc="masks", unit="mask", disable=args.quiet or len(paths) == 1):

@@ -104,6 +104,13 @@ def test_measure_command_writes_csv_json_and_pictures(tmp_path, capsys):
 
     assert measure_cmd.main(["--masks", str(tmp_path), "--pixel-size", "4.2"]) == 2
     assert "has no unit" in capsys.readouterr().err
+    single = tmp_path / "single"
+    assert (
+        measure_cmd.main(["--masks", str(tmp_path / "a_mask.png"), "--output", str(single), *argv[2:]]) == 0
+    )
+    assert (single / "a_measurements.json").is_file()  # one mask file, not only folders
+    assert measure_cmd.main([*argv, "--output", str(tmp_path / "a_mask.png")]) == 2
+    assert "cannot write into" in capsys.readouterr().err
 
 
 def test_layer_classes_and_the_thickness_files(tmp_path):
