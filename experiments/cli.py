@@ -26,6 +26,7 @@ TOOLS: dict[str, str] = {
     "data": "experiments.data_cmd",
     "models": "experiments.models_cmd",
     "bench": "experiments.bench.train_step",
+    "measure-accuracy": "experiments.bench.measurement_doc",
     "predict-images": "experiments.apply.predict",
     "measure": "experiments.apply.measure",
     "export": "experiments.apply.export",
