@@ -55,16 +55,25 @@ def class_rows(results: dict[str, dict], pixel: PixelSize | None) -> list[dict]:
         fractions = [r["summary"]["area_fraction"][name] for r in results.values()]
         interval = t_interval(fractions)
         low, high = interval["ci_low"], interval["ci_high"]
-        row: dict = {"class": name, "kind": kind, "images": interval["n"], "fraction_mean": interval["mean"],
-                     "fraction_std": interval["std"], "fraction_ci95_low": None if low is None else max(low, 0.0),
-                     "fraction_ci95_high": None if high is None else min(high, 1.0)}  # fmt: skip
+        row: dict = {
+            "class": name,
+            "kind": kind,
+            "images": interval["n"],
+            "fraction_mean": interval["mean"],
+            "fraction_std": interval["std"],
+            "fraction_ci95_low": None if low is None else max(low, 0.0),
+            "fraction_ci95_high": None if high is None else min(high, 1.0),
+        }
         if kind == "particles":
             particles = [p for r in results.values() for p in r["particles"][name]]
             cut = sum(p["touches_border"] for p in particles)
             area = sum(r["summary"]["height_px"] * r["summary"]["width_px"] for r in results.values())
             used = [p["equivalent_diameter_px"] for p in particles if p["in_statistics"]]
-            row |= {"count": len(particles), "count_in_statistics": len(used),
-                    "number_density_per_px2": number_density(len(particles) - cut, cut, area)}  # fmt: skip
+            row |= {
+                "count": len(particles),
+                "count_in_statistics": len(used),
+                "number_density_per_px2": number_density(len(particles) - cut, cut, area),
+            }
             row |= _scaled("diameter", summarise(used), pixel)
             if pixel:
                 row[f"number_density_per_{pixel.unit}2"] = row["number_density_per_px2"] / factor**2
@@ -105,8 +114,12 @@ def write_summary(results: dict[str, dict], out_dir: Path, pixel: PixelSize | No
         if used:
             bins = size_bins(used, pixel)
             write_csv(out_dir / f"size_{name}.csv", bins)
-            size_histogram(bins, f"{name}: {len(used)} particles in {len(results)} image(s)", pixel,
-                           out_dir / f"size_{name}.png")  # fmt: skip
+            size_histogram(
+                bins,
+                f"{name}: {len(used)} particles in {len(results)} image(s)",
+                pixel,
+                out_dir / f"size_{name}.png",
+            )
     return rows
 
 
@@ -119,8 +132,10 @@ def report_lines(rows: list[dict], pixel: PixelSize | None) -> list[str]:
         if row["fraction_ci95_low"] is not None:
             text += f" (95% CI {row['fraction_ci95_low']:.4f}-{row['fraction_ci95_high']:.4f}, {row['images']} images)"
         if row["kind"] == "particles":
-            text += (f"; {row['count']} particles, {row['count_in_statistics']} in the statistics, "
-                     f"mean diameter {row[f'diameter_mean_{unit}']:.3g} {unit}")  # fmt: skip
+            text += (
+                f"; {row['count']} particles, {row['count_in_statistics']} in the statistics, "
+                f"mean diameter {row[f'diameter_mean_{unit}']:.3g} {unit}"
+            )
         elif row["kind"] == "layer":
             text += (
                 f"; thickness {row[f'thickness_mean_{unit}']:.3g} ± {row[f'thickness_std_{unit}']:.2g} {unit}"

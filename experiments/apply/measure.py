@@ -37,26 +37,38 @@ def add_measure_options(parser: argparse.ArgumentParser) -> None:
     """The options of how classes are measured, shared by `measure` and `predict`."""
     group = parser.add_argument_group("measurements (docs/measurements.md)")
     group.add_argument(
-        "--layer-classes", nargs="*", metavar="CLASS",
+        "--layer-classes",
+        nargs="*",
+        metavar="CLASS",
         help="measure exactly these classes by thickness (default: the kinds the data/checkpoint declare)",
-    )  # fmt: skip
+    )
     group.add_argument("--no-split", action="store_true", help="keep touching particles as one particle")
     group.add_argument(
-        "--split-depth", type=float, default=SPLIT_DEPTH, metavar="PX",
+        "--split-depth",
+        type=float,
+        default=SPLIT_DEPTH,
+        metavar="PX",
         help=f"split where the distance map dips at least this much between two maxima (default {SPLIT_DEPTH})",
-    )  # fmt: skip
+    )
     group.add_argument(
-        "--split-min-area", type=int, default=SPLIT_MIN_AREA, metavar="PX",
+        "--split-min-area",
+        type=int,
+        default=SPLIT_MIN_AREA,
+        metavar="PX",
         help=f"smaller split pieces stay merged with their neighbour (default {SPLIT_MIN_AREA})",
-    )  # fmt: skip
+    )
     group.add_argument(
-        "--include-edge-particles", action="store_true",
+        "--include-edge-particles",
+        action="store_true",
         help="use particles cut by the image edge in the size and shape statistics too",
-    )  # fmt: skip
+    )
     group.add_argument(
-        "--fields", type=int, default=FIELDS, metavar="K",
+        "--fields",
+        type=int,
+        default=FIELDS,
+        metavar="K",
         help=f"K x K fields per image for the area-fraction error (default {FIELDS})",
-    )  # fmt: skip
+    )
 
 
 def settings_from(args: argparse.Namespace) -> MeasureSettings:
@@ -107,9 +119,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--output", type=Path, help="where to write (default: the masks' folder)")
     parser.add_argument("--pixel-size", help="side of one pixel with its unit, e.g. 4.2nm, 0.5um, 1.3µm")
     parser.add_argument(
-        "--class-values", nargs="+", metavar="VALUE=NAME",
+        "--class-values",
+        nargs="+",
+        metavar="VALUE=NAME",
         help="pixel value of each class, the matrix/background first: --class-values 0=matrix 255=pore",
-    )  # fmt: skip
+    )
     parser.add_argument("--class-names", nargs="+", help="one name per class for masks holding 0, 1, 2, ...")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     add_measure_options(parser)

@@ -20,7 +20,7 @@ import matplotlib
 import numpy as np
 from PIL import Image
 
-from experiments.apply.measurements import PixelSize
+from experiments.apply.measurements import Layer, PixelSize
 
 matplotlib.use("Agg")
 from matplotlib import pyplot as plt  # noqa: E402  (after choosing the file-only backend)
@@ -90,18 +90,28 @@ def particle_picture(labels: np.ndarray, rows: list[dict], path: Path) -> None:
     Image.fromarray((picture * 255).round().astype(np.uint8)).save(path)
 
 
-def thickness_plot(layer, name: str, pixel: PixelSize | None, path: Path) -> None:
+def thickness_plot(layer: Layer, name: str, pixel: PixelSize | None, path: Path) -> None:
     """Thickness normal to the layer along it, and the vertical extent per column, in one plot."""
     unit, factor = _unit(pixel)
     fig, ax = plt.subplots(figsize=(7, 3.2), dpi=100)
     extent = layer.extent.astype(np.float64) * factor
-    ax.plot(np.arange(extent.size) * factor, np.where(extent > 0, extent, np.nan), lw=0.8, color="0.6",
-            label=f"vertical extent per {layer.extent_along[:-1]}")  # fmt: skip
+    ax.plot(
+        np.arange(extent.size) * factor,
+        np.where(extent > 0, extent, np.nan),
+        lw=0.8,
+        color="0.6",
+        label=f"vertical extent per {layer.extent_along[:-1]}",
+    )
     profile = layer.profile
     for piece in np.unique(profile.piece):
         at = profile.piece == piece
-        ax.plot(profile.position[at] * factor, profile.thickness[at] * factor, lw=0.9, color="tab:red",
-                label="thickness normal to the layer" if piece == profile.piece[0] else None)  # fmt: skip
+        ax.plot(
+            profile.position[at] * factor,
+            profile.thickness[at] * factor,
+            lw=0.9,
+            color="tab:red",
+            label="thickness normal to the layer" if piece == profile.piece[0] else None,
+        )
     if profile.thickness.size:
         mean = profile.thickness.mean() * factor
         ax.axhline(mean, ls="--", color="k", lw=0.8, label=f"mean {mean:.3g} {unit}")
@@ -148,8 +158,14 @@ def _thickness_rows(layers: dict, pixel: PixelSize | None) -> list[dict]:
         for piece, position, row, col, thickness in zip(
             p.piece, p.position, p.rows, p.cols, p.thickness, strict=True
         ):
-            entry = {"class": name, "piece": int(piece), "position_px": round(float(position), 2), "row": int(row),
-                     "col": int(col), "thickness_px": round(float(thickness), 3)}  # fmt: skip
+            entry = {
+                "class": name,
+                "piece": int(piece),
+                "position_px": round(float(position), 2),
+                "row": int(row),
+                "col": int(col),
+                "thickness_px": round(float(thickness), 3),
+            }
             if pixel:
                 entry[f"thickness_{unit}"] = float(thickness) * factor
             rows.append(entry)

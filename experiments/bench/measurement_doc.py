@@ -174,9 +174,12 @@ def uncertainty_section() -> str:
     body = [
         ["within-image standard error, 16 fields of set fractions", c["se_expected"], c["se_measured"]],
         ["95 % t-interval half-width of 5 values (t = 2.776)", c["t_expected"], c["t_half_width"]],
-        ["discs on a 20 px lattice, 40 cut by the frame: number per px²", c["density_expected"],
-         c["density_measured"]],
-    ]  # fmt: skip
+        [
+            "discs on a 20 px lattice, 40 cut by the frame: number per px²",
+            c["density_expected"],
+            c["density_measured"],
+        ],
+    ]
     return table(
         ["check", "known answer", "measured"], [[name, f"{a:.6f}", f"{b:.6f}"] for name, a, b in body]
     )
