@@ -9,7 +9,7 @@ DATA ?= data
 RUNS ?= outputs
 
 .DEFAULT_GOAL := help
-.PHONY: help install demo test test-fast test-gpu lint format data bench reproduce-mini clean
+.PHONY: help install demo test test-fast test-gpu lint format data bench measurements-doc reproduce-mini clean
 
 help: ## list the targets
 	@grep -hE '^[a-zA-Z0-9_%-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
@@ -45,6 +45,9 @@ data: $(STAMP) ## unpack the NASA benchmark from ../shared into data/
 
 bench: $(STAMP) ## train-step throughput and data-loading benchmark
 	$(BIN)/python -m experiments bench
+
+measurements-doc: $(STAMP) ## regenerate docs/measurements.md: measure's error on analytic shapes + Super1 (needs `make data`)
+	MICROSEG_DATA=$(DATA) $(BIN)/python -m experiments measure-accuracy
 
 table%: $(STAMP) ## table4 … table8: the paper's tables from our runs
 	$(BIN)/python -m experiments table $* --runs $(RUNS)

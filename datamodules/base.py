@@ -20,6 +20,7 @@ from lightning.pytorch.overrides.distributed import UnrepeatedDistributedSampler
 from lightning.pytorch.utilities import rank_zero_info
 from torch.utils.data import DataLoader, Dataset
 
+from datamodules.class_kinds import resolve_kinds
 from datamodules.decoded_cache import DecodedCache, decoding_fingerprint
 from datamodules.samples import (
     FilePair,
@@ -97,6 +98,8 @@ class SegmentationDataModule(L.LightningDataModule):
         memory_budget: GiB of decoded samples one process may hold (``None``: a quarter of the machine's
             or cgroup's memory, divided among the processes of this node).
         cache_dir: keep decoded samples there as ``.npy`` files (memory-mapped when read lazily).
+        class_kinds: ``matrix`` / ``particles`` / ``layer`` per class, how `measure` treats it
+            (``datamodules.class_kinds``; ``None`` entries take the default).
     """
 
     dataset_name: str = "segmentation"
@@ -117,6 +120,7 @@ class SegmentationDataModule(L.LightningDataModule):
         storage: Storage = "auto",
         memory_budget: float | None = None,
         cache_dir: str | None = None,
+        class_kinds: Sequence[str | None] | None = None,
     ) -> None:
         super().__init__()
         if scale <= 0:
@@ -129,6 +133,7 @@ class SegmentationDataModule(L.LightningDataModule):
         self.num_classes = len(self.class_names)
         colors = class_colors or [PALETTE[i % len(PALETTE)] for i in range(self.num_classes)]
         self.class_colors = [tuple(int(c) for c in color) for color in colors]
+        self.class_kinds = resolve_kinds(class_kinds, self.class_names, "data")
         self.mean, self.std = IMAGENET_MEAN, IMAGENET_STD
         self.batch_size, self.eval_batch_size = batch_size, eval_batch_size
         self.num_workers, self.pin_memory = num_workers, pin_memory

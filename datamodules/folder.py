@@ -7,7 +7,8 @@ Two layouts under ``root``:
 
 A mask has the image's stem (any extension) or ``<stem>_mask``. ``classes`` lists the classes in
 order (position = class id, index 0 is background); each entry is ``{name, index}`` (the pixel value
-in an index mask) or ``{name, color: [r, g, b]}`` (an RGB colour mask). For example::
+in an index mask) or ``{name, color: [r, g, b]}`` (an RGB colour mask), optionally with the ``kind``
+that `measure` uses (``matrix``, ``particles`` or ``layer``; ``datamodules.class_kinds``). For example::
 
     data:
       class_path: datamodules.FolderSegmentation
@@ -15,7 +16,7 @@ in an index mask) or ``{name, color: [r, g, b]}`` (an RGB colour mask). For exam
         root: /lab/micrographs
         classes:
           - {name: matrix, index: 0}
-          - {name: pore, index: 255}
+          - {name: pore, index: 255, kind: particles}
 """
 
 from __future__ import annotations
@@ -62,7 +63,8 @@ class FolderSegmentation(SegmentationDataModule):
 
     Args:
         root: folder holding the split folders, or ``images/`` + ``masks/``.
-        classes: ordered class list; ``{name, index}`` or ``{name, color: [r, g, b]}`` per class.
+        classes: ordered class list; ``{name, index}`` or ``{name, color: [r, g, b]}`` per class, each
+            with an optional ``kind`` (``matrix`` / ``particles`` / ``layer``).
         split_fractions: train/val/test fractions for the one-folder layout.
         split_seed: seed of that split, so it is the same on every run.
         name: the dataset name used in run folders and results.
@@ -81,7 +83,12 @@ class FolderSegmentation(SegmentationDataModule):
     ) -> None:
         names, colors, mapping = _parse_classes(classes)
         super().__init__(
-            class_names=names, class_colors=colors, crop_size=crop_size, augment=augment, **kwargs
+            class_names=names,
+            class_colors=colors,
+            class_kinds=[entry.get("kind") for entry in classes],
+            crop_size=crop_size,
+            augment=augment,
+            **kwargs,
         )
         self.root = Path(root)
         self.dataset_name = name

@@ -14,6 +14,10 @@ from datamodules.io import DataError
 
 SUPER_CLASSES = ("matrix", "secondary", "tertiary")
 SUPER_COLORS = ((0, 0, 0), (0, 0, 255), (255, 0, 0))
+SUPER_KINDS = ("matrix", "particles", "particles")  # γ′ precipitates are counted and sized
+#: EBC classes with crack kept (the first two without it): the oxide is a layer, measured by its thickness
+EBC_CLASSES = ("background", "oxide", "crack")
+EBC_KINDS = ("matrix", "layer", "particles")
 #: NASA EBC index masks: 0 background/substrate, 1 oxide, 2 crack
 EBC_MERGED = {0: 0, 1: 1, 2: 1}  # crack -> oxide, the paper's two classes (NASA's example does the same)
 EBC_WITH_CRACK = {0: 0, 1: 1, 2: 2}

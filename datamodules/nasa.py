@@ -20,10 +20,13 @@ import numpy as np
 from datamodules.base import SegmentationDataModule, read_pairs
 from datamodules.io import DataError, default_root, pair_by_name
 from datamodules.masks import (
+    EBC_CLASSES,
+    EBC_KINDS,
     EBC_MERGED,
     EBC_WITH_CRACK,
     SUPER_CLASSES,
     SUPER_COLORS,
+    SUPER_KINDS,
     decode_indices,
     decode_super,
 )
@@ -133,6 +136,7 @@ class SuperBenchmark(NASABenchmark):
             augment=augment,
             class_names=SUPER_CLASSES,
             class_colors=SUPER_COLORS,
+            class_kinds=SUPER_KINDS,
             **kwargs,
         )
 
@@ -161,8 +165,15 @@ class EBCBenchmark(NASABenchmark):
         augment: NasaPreset = "nasa",
         **kwargs,
     ) -> None:
-        names = ["background", "oxide", "crack"] if keep_crack else ["background", "oxide"]
-        super().__init__(root=root, crop_size=crop_size, augment=augment, class_names=names, **kwargs)
+        n = 3 if keep_crack else 2
+        super().__init__(
+            root=root,
+            crop_size=crop_size,
+            augment=augment,
+            class_names=EBC_CLASSES[:n],
+            class_kinds=EBC_KINDS[:n],
+            **kwargs,
+        )
         self.keep_crack = keep_crack
 
     def decode(self, raw: np.ndarray, source: Path) -> np.ndarray:

@@ -17,7 +17,15 @@ import cv2
 import numpy as np
 
 from datamodules.base import SegmentationDataModule
-from datamodules.masks import EBC_MERGED, EBC_WITH_CRACK, SUPER_CLASSES, SUPER_COLORS
+from datamodules.masks import (
+    EBC_CLASSES,
+    EBC_KINDS,
+    EBC_MERGED,
+    EBC_WITH_CRACK,
+    SUPER_CLASSES,
+    SUPER_COLORS,
+    SUPER_KINDS,
+)
 from datamodules.samples import Generated
 from datamodules.transforms import Preset
 
@@ -156,11 +164,12 @@ class Synthetic(SegmentationDataModule):
         if kind not in GENERATORS:
             raise ValueError(f"kind must be one of {sorted(GENERATORS)}, got {kind!r}")
         if kind == "super":
-            names, colors = list(SUPER_CLASSES), list(SUPER_COLORS)
+            names, colors, kinds = SUPER_CLASSES, SUPER_COLORS, SUPER_KINDS
         else:
-            names, colors = ["background", "oxide", "crack"][: 3 if keep_crack else 2], None
+            n = 3 if keep_crack else 2
+            names, colors, kinds = EBC_CLASSES[:n], None, EBC_KINDS[:n]
         augment = augment or ("strong" if kind == "super" else "upright")  # our presets, not NASA's
-        super().__init__(class_names=names, class_colors=colors, augment=augment, **kwargs)
+        super().__init__(class_names=names, class_colors=colors, class_kinds=kinds, augment=augment, **kwargs)
         self.dataset_name = "synthetic"
         self.kind, self.size, self.seed, self.keep_crack = kind, size, seed, keep_crack
         self.counts = {"train": num_train, "val": num_val, "test": num_test}

@@ -27,6 +27,7 @@ TOOLS: dict[str, str] = {
     "models": "experiments.models_cmd",
     "weights": "experiments.weights_cmd",
     "bench": "experiments.bench.train_step",
+    "measure-accuracy": "experiments.bench.measurement_doc",
     "predict-images": "experiments.apply.predict",
     "measure": "experiments.apply.measure",
     "export": "experiments.apply.export",
@@ -43,7 +44,7 @@ PREDICT_IMAGES_FLAGS = {"--ckpt", "--input"}
 CONFIGS = Path(__file__).parent / "configs"
 SUBCOMMANDS = ("fit", "validate", "test", "predict")
 #: data attributes (known after the datamodule's __init__) that every model receives
-LINKED = ("num_classes", "class_names", "class_colors", "mean", "std")
+LINKED = ("num_classes", "class_names", "class_colors", "mean", "std", "class_kinds")
 
 
 def resolve_config_names(args: list[str]) -> list[str]:

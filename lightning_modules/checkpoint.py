@@ -26,6 +26,8 @@ class SegmenterMeta:
     mean: tuple[float, float, float]
     std: tuple[float, float, float]
     net_kwargs: dict = field(default_factory=dict)
+    #: ``matrix`` / ``particles`` / ``layer`` per class; empty for checkpoints written before kinds were stored
+    class_kinds: list[str] = field(default_factory=list)
 
 
 def load_segmenter(
@@ -58,6 +60,7 @@ def load_segmenter(
         mean=tuple(hp["mean"]),
         std=tuple(hp["std"]),
         net_kwargs=dict(hp.get("net_kwargs") or {}),
+        class_kinds=list(hp.get("class_kinds") or []),
     )
     net = NETS[meta.net](num_classes=meta.num_classes, **meta.net_kwargs)
     state = {k.removeprefix("net."): v for k, v in ckpt["state_dict"].items() if k.startswith("net.")}

@@ -38,6 +38,8 @@ class SegmentationModule(L.LightningModule):
         net_kwargs: the network's hyperparameters.
         num_classes, class_names, class_colors, mean, std: from the datamodule (linked by the CLI);
             stored so that a checkpoint is self-describing.
+        class_kinds: ``matrix`` / ``particles`` / ``layer`` per class, also from the datamodule; stored
+            so that `predict` measures each class as the data declared it (``datamodules.class_kinds``).
         weights: pretraining source for ``lightning_modules.weights.load_weights``; applied when
             fitting starts (``setup("fit")``), so loading a checkpoint never fetches it again.
         optimizer: injected by the CLI; ``None`` is the paper's Adam at lr 2e-4.
@@ -52,6 +54,7 @@ class SegmentationModule(L.LightningModule):
         class_colors: list[tuple[int, int, int]] | None = None,
         mean: tuple[float, float, float] = IMAGENET_MEAN,
         std: tuple[float, float, float] = IMAGENET_STD,
+        class_kinds: list[str] | None = None,
         weights: str | dict[str, str] = "none",
         bce_weight: float = 0.7,
         dice_weight: float = 0.3,
@@ -61,6 +64,8 @@ class SegmentationModule(L.LightningModule):
         class_names = list(class_names) if class_names else [f"class{i}" for i in range(num_classes)]
         if len(class_names) != num_classes:
             raise ValueError(f"model.class_names has {len(class_names)} names but num_classes={num_classes}")
+        if class_kinds is not None and len(class_kinds) != num_classes:
+            raise ValueError(f"model.class_kinds has {len(class_kinds)} kinds but num_classes={num_classes}")
         net_kwargs = dict(net_kwargs or {})
         # an explicit dict: the same keys whether built in Python, by a wrapper or by LightningCLI,
         # and exactly SegmentationModule's arguments, so `SegmentationModule.load_from_checkpoint` works
@@ -73,6 +78,7 @@ class SegmentationModule(L.LightningModule):
                 "class_colors": [tuple(c) for c in class_colors] if class_colors else None,
                 "mean": tuple(mean),
                 "std": tuple(std),
+                "class_kinds": list(class_kinds) if class_kinds else None,
                 "weights": weights,
                 "bce_weight": bce_weight,
                 "dice_weight": dice_weight,

@@ -1,191 +1,185 @@
-"""`python -m experiments measure --masks DIR [--pixel-size 4.2nm]`: numbers and plots from index masks.
+"""`python -m experiments measure --masks DIR [--pixel-size 4.2nm]`: numbers and pictures from masks.
 
-Also called by `predict` for every image it segments. Per mask ``<stem>``, writes into the output folder:
-``<stem>_measurements.json`` (area fractions, particle and layer statistics), ``<stem>_particles.csv``
-(one row per particle), ``<stem>_size_<class>.png`` (size histograms), and for a layer class
-``<stem>_thickness.csv`` + ``<stem>_thickness_<class>.png``; for the whole folder ``summary.csv``
-and ``summary.json``.
+Masks are single-channel PNG/TIFF files (``*_mask.*`` as `predict` writes them, else every PNG/TIFF in
+the folder). Their pixel values are mapped to classes as `experiments.apply.mask_classes` says
+(``--class-values 0=matrix 255=pore``, ``--class-names``, the ``classes.json`` `predict` wrote, or the
+values found), each class is measured by its kind (``--layer-classes`` overrides), and the files of
+`experiments.apply.measure_report` and `experiments.apply.folder_report` are written into the output
+folder (default: the masks folder). `predict` measures its masks with the same options.
+A bad file does not stop a folder run: failures are listed at the end and the exit status is 1.
 """
 
 from __future__ import annotations
 
 import argparse
-import csv
-import json
+import fnmatch
 import sys
+from collections import Counter
 from pathlib import Path
 
-import matplotlib
 import numpy as np
+from tqdm.auto import tqdm
 
+from experiments.apply.folder_report import report_lines, write_summary
 from experiments.apply.imageio import read_index_mask
-from experiments.apply.measurements import LAYER_CLASSES, PixelSize, measure_mask, parse_pixel_size
+from experiments.apply.mask_classes import MaskError, class_table
+from experiments.apply.measure_report import for_summary, write_measurements
+from experiments.apply.measurements import MeasureSettings, measure_mask, parse_pixel_size
+from experiments.apply.particles import SPLIT_DEPTH, SPLIT_MIN_AREA
+from experiments.apply.uncertainty import FIELDS
 
-matplotlib.use("Agg")
-from matplotlib import pyplot as plt  # noqa: E402  (after choosing the file-only backend)
-
-CLASSES_FILE = "classes.json"
 MASK_SUFFIXES = (".png", ".tif", ".tiff")
+#: pictures `measure` and `predict` write next to the masks: never read back as masks
+OUTPUTS = ("*_overlay.png", "*_size_*.png", "*_particles_*.png", "*_thickness_*.png", "size_*.png")
 
 
-def _length_label(pixel: PixelSize | None) -> tuple[str, float]:
-    return (pixel.unit, pixel.value) if pixel else ("px", 1.0)
+def add_measure_options(parser: argparse.ArgumentParser) -> None:
+    """The options of how classes are measured, shared by `measure` and `predict`."""
+    group = parser.add_argument_group("measurements (docs/measurements.md)")
+    group.add_argument(
+        "--layer-classes",
+        nargs="*",
+        metavar="CLASS",
+        help="measure exactly these classes by thickness (default: the kinds the data/checkpoint declare)",
+    )
+    group.add_argument("--no-split", action="store_true", help="keep touching particles as one particle")
+    group.add_argument(
+        "--split-depth",
+        type=float,
+        default=SPLIT_DEPTH,
+        metavar="PX",
+        help=f"split where the distance map dips at least this much between two maxima (default {SPLIT_DEPTH})",
+    )
+    group.add_argument(
+        "--split-min-area",
+        type=int,
+        default=SPLIT_MIN_AREA,
+        metavar="PX",
+        help=f"smaller split pieces stay merged with their neighbour (default {SPLIT_MIN_AREA})",
+    )
+    group.add_argument(
+        "--include-edge-particles",
+        action="store_true",
+        help="use particles cut by the image edge in the size and shape statistics too",
+    )
+    group.add_argument(
+        "--fields",
+        type=int,
+        default=FIELDS,
+        metavar="K",
+        help=f"K x K fields per image for the area-fraction error (default {FIELDS})",
+    )
 
 
-def _histogram(rows: list[dict], name: str, pixel: PixelSize | None, path: Path) -> None:
-    unit, factor = _length_label(pixel)
-    diameters = np.array([r["equivalent_diameter_px"] for r in rows]) * factor
-    fig, ax = plt.subplots(figsize=(5, 3.5), dpi=100)
-    ax.hist(diameters, bins=max(5, min(40, len(diameters) // 3)), color="tab:blue", edgecolor="white")
-    ax.set_xlabel(f"equivalent circular diameter ({unit})")
-    ax.set_ylabel("particles")
-    ax.set_title(f"{name}: n={len(rows)}, mean {diameters.mean():.3g} {unit}")
-    fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)
-
-
-def _profile_plot(profile: np.ndarray, name: str, along: str, pixel: PixelSize | None, path: Path) -> None:
-    unit, factor = _length_label(pixel)
-    thickness = profile * factor
-    present = thickness[profile > 0]
-    fig, ax = plt.subplots(figsize=(7, 3), dpi=100)
-    ax.plot(np.arange(profile.size) * factor, thickness, lw=0.8, color="tab:red")
-    if present.size:
-        ax.axhline(present.mean(), ls="--", color="k", lw=0.8, label=f"mean {present.mean():.3g} {unit}")
-        ax.legend(loc="upper right")
-    ax.set_xlabel(f"position along the layer, {along} ({unit})")
-    ax.set_ylabel(f"{name} thickness ({unit})")
-    fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)
-
-
-def write_measurements(result: dict, out_dir: Path, stem: str, pixel: PixelSize | None) -> list[Path]:
-    """Write one mask's JSON, CSVs and plots (see the module docstring); returns the files written."""
-    out_dir.mkdir(parents=True, exist_ok=True)
-    written = [out_dir / f"{stem}_measurements.json"]
-    written[0].write_text(json.dumps(result["summary"], indent=2))
-    rows = [{"class": name, **row} for name, class_rows in result["particles"].items() for row in class_rows]
-    if result["particles"]:
-        path = out_dir / f"{stem}_particles.csv"
-        fields = list(rows[0]) if rows else ["class", "particle"]
-        with path.open("w", newline="") as f:
-            writer = csv.DictWriter(f, fieldnames=fields)
-            writer.writeheader()
-            writer.writerows(rows)
-        written.append(path)
-    for name, class_rows in result["particles"].items():
-        if class_rows:
-            written.append(out_dir / f"{stem}_size_{name}.png")
-            _histogram(class_rows, name, pixel, written[-1])
-    if result["thickness"]:
-        path = out_dir / f"{stem}_thickness.csv"
-        unit, factor = _length_label(pixel)
-        with path.open("w", newline="") as f:
-            writer = csv.writer(f)
-            writer.writerow(["class", "position_px", "thickness_px", f"thickness_{unit}"])
-            for name, profile in result["thickness"].items():
-                writer.writerows([name, i, int(t), float(t) * factor] for i, t in enumerate(profile))
-        written.append(path)
-        for name, profile in result["thickness"].items():
-            along = result["summary"]["layers"][name]["along"]
-            written.append(out_dir / f"{stem}_thickness_{name}.png")
-            _profile_plot(profile, name, along, pixel, written[-1])
-    return written
-
-
-def _summary_row(stem: str, summary: dict) -> dict:
-    units = ["px"] + ([summary["pixel_size"]["unit"]] if summary["pixel_size"] else [])
-    row: dict = {"image": stem}
-    row.update({f"fraction_{k}": round(v, 6) for k, v in summary["area_fraction"].items()})
-    for name, entry in summary["particles"].items():
-        row[f"count_{name}"] = entry["count"]
-        for unit in units:
-            row[f"mean_diameter_{unit}_{name}"] = round(entry[f"equivalent_diameter_{unit}"]["mean"], 4)
-    for name, entry in summary["layers"].items():
-        for unit in units:
-            row[f"mean_thickness_{unit}_{name}"] = round(entry[f"thickness_{unit}"]["mean"], 4)
-            row[f"std_thickness_{unit}_{name}"] = round(entry[f"thickness_{unit}"]["std"], 4)
-    return row
-
-
-def write_summary(summaries: dict[str, dict], out_dir: Path) -> None:
-    """One row per image (fractions, counts, mean sizes, mean thickness) in summary.csv + summary.json."""
-    if not summaries:
-        return
-    rows = [_summary_row(stem, s) for stem, s in summaries.items()]
-    fields = list(dict.fromkeys(k for row in rows for k in row))
-    with (out_dir / "summary.csv").open("w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=fields)
-        writer.writeheader()
-        writer.writerows(rows)
-    (out_dir / "summary.json").write_text(json.dumps(summaries, indent=2))
+def settings_from(args: argparse.Namespace) -> MeasureSettings:
+    """`MeasureSettings` from the parsed options of `add_measure_options` (bad values: ValueError)."""
+    if args.split_depth <= 0 or args.split_min_area < 1 or args.fields < 1:
+        raise ValueError("--split-depth must be > 0 and --split-min-area and --fields at least 1")
+    return MeasureSettings(
+        split=not args.no_split,
+        split_depth=args.split_depth,
+        split_min_area=args.split_min_area,
+        include_edge_particles=args.include_edge_particles,
+        fields=args.fields,
+    )
 
 
 def find_masks(folder: Path) -> list[Path]:
-    """``*_mask.*`` files as written by `predict`; otherwise every PNG/TIFF in the folder."""
+    """The mask file itself, or a folder's ``*_mask.*`` files as written by `predict`; otherwise every
+    PNG/TIFF in the folder that is not one of our pictures."""
+    if folder.is_file():
+        return [folder]
     if not folder.is_dir():
-        raise FileNotFoundError(f"mask folder {folder} does not exist")
-    files = sorted(p for p in folder.iterdir() if p.suffix.lower() in MASK_SUFFIXES)
+        raise FileNotFoundError(
+            f"mask folder {folder} does not exist; pass a folder of masks or one mask file"
+        )
+    files = sorted(
+        p
+        for p in folder.iterdir()
+        if p.suffix.lower() in MASK_SUFFIXES and not any(fnmatch.fnmatch(p.name, o) for o in OUTPUTS)
+    )
     named = [p for p in files if p.stem.endswith("_mask")]
     if not (named or files):
         raise FileNotFoundError(f"no masks ({', '.join(MASK_SUFFIXES)}) in {folder}")
     return named or files
 
 
-def class_names_for(folder: Path, given: list[str] | None, masks: list[np.ndarray]) -> list[str]:
-    """--class-names, else the classes.json `predict` wrote beside the masks, else class_0..class_N."""
-    if given:
-        return list(given)
-    if (folder / CLASSES_FILE).is_file():
-        return list(json.loads((folder / CLASSES_FILE).read_text())["class_names"])
-    top = max((int(m.max()) for m in masks if m.size), default=0)
-    return [f"class_{i}" for i in range(top + 1)]
+def output_stems(paths: list[Path]) -> dict[Path, str]:
+    """``a_mask.png`` -> ``a``; masks that would share a stem (``a.png``, ``a.tif``) keep their extension."""
+    stems = {p: p.stem.removesuffix("_mask") for p in paths}
+    counts = Counter(stems.values())
+    return {p: s if counts[s] == 1 else f"{s}_{p.suffix.lstrip('.').lower()}" for p, s in stems.items()}
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m experiments measure", description=__doc__.split("\n")[0])
     parser.add_argument(
-        "--masks", required=True, type=Path, help="folder of index masks (e.g. predict's output)"
+        "--masks", required=True, type=Path, help="folder of masks (e.g. predict's output), or one mask"
     )
-    parser.add_argument("--output", type=Path, help="where to write (default: the masks folder)")
+    parser.add_argument("--output", type=Path, help="where to write (default: the masks' folder)")
     parser.add_argument("--pixel-size", help="side of one pixel with its unit, e.g. 4.2nm, 0.5um, 1.3µm")
-    parser.add_argument("--class-names", nargs="+", help="one name per class index (default: classes.json)")
     parser.add_argument(
-        "--layer-classes", nargs="*", default=list(LAYER_CLASSES), help="classes measured by thickness"
+        "--class-values",
+        nargs="+",
+        metavar="VALUE=NAME",
+        help="pixel value of each class, the matrix/background first: --class-values 0=matrix 255=pore",
     )
+    parser.add_argument("--class-names", nargs="+", help="one name per class for masks holding 0, 1, 2, ...")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    add_measure_options(parser)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    failures: dict[Path, str] = {}
+
+    def values_found() -> dict[Path, np.ndarray]:
+        found = {}
+        for path in paths:
+            try:
+                found[path] = np.unique(read_index_mask(path))
+            except ValueError as err:
+                failures[path] = str(err)
+        return found
+
     try:
         pixel = parse_pixel_size(args.pixel_size)
+        settings = settings_from(args)
         paths = find_masks(args.masks)
-    except (ValueError, FileNotFoundError) as err:
+        folder = args.masks if args.masks.is_dir() else args.masks.parent
+        table, source = class_table(
+            folder, values_found, args.class_values, args.class_names, args.layer_classes
+        )
+    except (OSError, ValueError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
-    out_dir = args.output or args.masks
-    masks, failures = {}, {}
-    for path in paths:
+    out_dir = args.output or folder
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        print(
+            f"error: cannot write into {out_dir} ({err.strerror or err}); choose a folder with --output",
+            file=sys.stderr,
+        )
+        return 2
+    print(source)
+    results = {}
+    stems = output_stems(paths)
+    for path in tqdm(paths, desc="masks", unit="mask", disable=args.quiet or len(paths) == 1):
+        if path in failures:
+            continue
         try:
-            masks[path] = read_index_mask(path)
-        except ValueError as err:
-            failures[path] = str(err)
-    names = class_names_for(args.masks, args.class_names, list(masks.values()))
-    summaries = {}
-    for path, mask in masks.items():
-        stem = path.stem.removesuffix("_mask")
-        try:
-            result = measure_mask(mask, names, pixel, tuple(args.layer_classes))
-        except ValueError as err:
+            mask = table.indices(read_index_mask(path), path)
+            result = measure_mask(mask, table.names, table.kinds, pixel, settings)
+        except (ValueError, MaskError) as err:
             failures[path] = str(err)
             continue
-        write_measurements(result, out_dir, stem, pixel)
-        summaries[stem] = result["summary"]
-    write_summary(summaries, out_dir)
-    print(f"measured {len(summaries)} mask(s) into {out_dir}")
+        write_measurements(result, out_dir, stems[path], pixel)
+        results[stems[path]] = for_summary(result)
+    rows = write_summary(results, out_dir, pixel)
+    print(f"measured {len(results)} mask(s) into {out_dir}")
+    print("\n".join(report_lines(rows, pixel)))
     for path, message in failures.items():
         print(f"FAILED {path}: {message}", file=sys.stderr)
     return 1 if failures else 0

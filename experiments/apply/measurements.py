@@ -1,10 +1,13 @@
 """Microstructure measurements from an index mask: phase fractions, particles, layer thickness.
 
-What a materials scientist would otherwise do by hand in ImageJ. All numbers are in pixels, and also
-in physical units when a pixel size is given (lengths in its unit, areas in its unit squared).
-Particles are the 8-connected regions of one class (scikit-image `label` + `regionprops`).
-A layer class (EBC `oxide`) is measured along the layer instead: its thickness in every column that
-crosses it (rows when the layer runs vertically), i.e. the number of layer pixels in that column.
+What a materials scientist would otherwise do by hand in ImageJ. Each class is measured by its kind
+(`datamodules.class_kinds`): every class by its area fraction (every pixel counts) and its
+within-image error (`experiments.apply.uncertainty`); ``particles`` one by one, touching ones split
+and those cut by the image edge kept out of the size and shape statistics (`experiments.apply.particles`);
+a ``layer`` by its thickness normal to the layer at every position along it (`experiments.apply.layers`).
+All numbers are in pixels, and also in physical units when a pixel size is given (lengths in its unit,
+areas in its unit squared). docs/measurements.md gives each quantity's definition and its error on
+shapes with a known answer.
 """
 
 from __future__ import annotations
@@ -13,7 +16,10 @@ import re
 from dataclasses import asdict, dataclass
 
 import numpy as np
-from skimage.measure import label, regionprops
+
+from experiments.apply.layers import LayerProfile, axis_extent, layer_profile
+from experiments.apply.particles import SPLIT_DEPTH, SPLIT_MIN_AREA, label_particles, particle_rows
+from experiments.apply.uncertainty import FIELDS, number_density, within_image_error
 
 #: spellings of the accepted length units -> canonical name, size in nanometres
 UNITS: dict[str, tuple[str, float]] = {
@@ -27,7 +33,6 @@ UNITS: dict[str, tuple[str, float]] = {
     "micron": ("µm", 1e3),
     "mm": ("mm", 1e6),
 }
-LAYER_CLASSES = ("oxide",)
 
 
 @dataclass(frozen=True)
@@ -63,57 +68,33 @@ def parse_pixel_size(text: str | None) -> PixelSize | None:
     return PixelSize(value, UNITS[unit][0])
 
 
+@dataclass(frozen=True)
+class MeasureSettings:
+    """How particles are separated and which ones the statistics use (defaults: docs/measurements.md)."""
+
+    split: bool = True
+    split_depth: float = SPLIT_DEPTH
+    split_min_area: int = SPLIT_MIN_AREA
+    include_edge_particles: bool = False
+    fields: int = FIELDS
+
+
+@dataclass(frozen=True)
+class Layer:
+    """A layer class's thickness samples and its vertical extent (layer pixels per image column)."""
+
+    profile: LayerProfile
+    extent: np.ndarray
+    extent_along: str
+
+
 def area_fractions(mask: np.ndarray, class_names: list[str]) -> dict[str, float]:
     """Fraction of the image's pixels in each class."""
     counts = np.bincount(mask.ravel(), minlength=len(class_names))[: len(class_names)]
     return {name: float(c) / mask.size for name, c in zip(class_names, counts, strict=True)}
 
 
-def particles(mask: np.ndarray, class_index: int, pixel: PixelSize | None = None) -> list[dict]:
-    """One row per connected region of ``class_index``: area, equivalent diameter, aspect ratio, ...
-
-    ``aspect_ratio`` is major/minor axis of the region's inertia ellipse (NaN for one-pixel-wide
-    lines); ``touches_border`` marks particles cut by the image edge, which bias sizes downwards.
-    """
-    labels = label(mask == class_index, connectivity=2)
-    height, width = mask.shape
-    rows = []
-    for region in regionprops(labels):
-        top, left, bottom, right = region.bbox
-        minor = region.axis_minor_length
-        row = {
-            "particle": region.label,
-            "centroid_row": round(region.centroid[0], 2),
-            "centroid_col": round(region.centroid[1], 2),
-            "area_px": int(region.area),
-            "equivalent_diameter_px": float(region.equivalent_diameter_area),
-            "major_axis_px": float(region.axis_major_length),
-            "minor_axis_px": float(minor),
-            "aspect_ratio": float(region.axis_major_length / minor) if minor > 0 else float("nan"),
-            "touches_border": bool(top == 0 or left == 0 or bottom == height or right == width),
-        }
-        if pixel is not None:
-            row[f"area_{pixel.unit}2"] = row["area_px"] * pixel.value**2
-            row[f"equivalent_diameter_{pixel.unit}"] = row["equivalent_diameter_px"] * pixel.value
-        rows.append(row)
-    return rows
-
-
-def layer_thickness(mask: np.ndarray, class_index: int) -> tuple[np.ndarray, str]:
-    """Thickness in pixels of a layer class at every position along it, and the axis it runs along.
-
-    The layer is taken to run along the image axis over which it extends further (horizontal for the
-    EBC cross-sections); positions where it is absent count as thickness 0.
-    """
-    layer = mask == class_index
-    if not layer.any():
-        return np.zeros(0, dtype=np.int64), "columns"
-    rows_hit, cols_hit = np.nonzero(layer.any(axis=1))[0], np.nonzero(layer.any(axis=0))[0]
-    horizontal = np.ptp(cols_hit) >= np.ptp(rows_hit)
-    return layer.sum(axis=0 if horizontal else 1).astype(np.int64), "columns" if horizontal else "rows"
-
-
-def summarise(values: np.ndarray) -> dict[str, float]:
+def summarise(values: np.ndarray | list[float]) -> dict[str, float]:
     """count/mean/std/min/max/median of a list of numbers (NaNs ignored; empty → zeros)."""
     values = np.asarray(values, dtype=np.float64)
     values = values[~np.isnan(values)]
@@ -129,20 +110,70 @@ def summarise(values: np.ndarray) -> dict[str, float]:
     }
 
 
-def _scaled(stats: dict[str, float], factor: float) -> dict[str, float]:
-    return {k: (v if k == "count" else v * factor) for k, v in stats.items()}
+def _with_units(entry: dict, key: str, values: list[float], pixel: PixelSize | None, power: int = 1) -> None:
+    """``entry[<key>_px] = summarise(values)``, and the same in the pixel's unit (``power`` 2: areas)."""
+    stats = summarise(values)
+    entry[f"{key}_px"] = stats
+    if pixel:
+        factor = pixel.value**power
+        unit = pixel.unit + ("2" if power == 2 else "")
+        entry[f"{key}_{unit}"] = {k: (v if k == "count" else v * factor) for k, v in stats.items()}
+
+
+def measure_particles(
+    mask: np.ndarray, index: int, pixel: PixelSize | None, settings: MeasureSettings
+) -> tuple[dict, list[dict], np.ndarray]:
+    """Statistics of one particle class (counts, number density, sizes, shapes), its rows and labels.
+
+    Rows of particles cut by the image edge get ``in_statistics: false`` (unless
+    ``include_edge_particles``): they are counted but kept out of the size and shape statistics.
+    """
+    labels = label_particles(mask == index, settings.split, settings.split_depth, settings.split_min_area)
+    rows = [
+        _scaled_row(row, pixel)
+        | {"in_statistics": settings.include_edge_particles or not row["touches_border"]}
+        for row in particle_rows(labels)
+    ]
+    used = [r for r in rows if r["in_statistics"]]
+    cut = sum(r["touches_border"] for r in rows)
+    entry: dict = {
+        "count": len(rows),
+        "count_touching_border": cut,
+        "count_in_statistics": len(used),
+        "number_density_per_px2": number_density(len(rows) - cut, cut, mask.size),
+    }
+    if pixel:
+        entry[f"number_density_per_{pixel.unit}2"] = entry["number_density_per_px2"] / pixel.value**2
+    _with_units(entry, "equivalent_diameter", [r["equivalent_diameter_px"] for r in used], pixel)
+    _with_units(entry, "area", [r["area_px"] for r in used], pixel, power=2)
+    entry["aspect_ratio"] = summarise([r["aspect_ratio"] for r in used])
+    return entry, rows, labels
+
+
+def measure_layer(mask: np.ndarray, index: int, pixel: PixelSize | None) -> tuple[dict, Layer]:
+    """Thickness statistics of one layer class (normal to the layer) and its vertical extent."""
+    binary = mask == index
+    profile = layer_profile(binary)
+    extent, along = axis_extent(binary)
+    entry: dict = {"positions": int(profile.thickness.size)}
+    _with_units(entry, "thickness", profile.thickness, pixel)
+    entry["extent_along"] = along
+    _with_units(entry, "axis_extent", extent[extent > 0], pixel)
+    entry["coverage"] = float((extent > 0).mean()) if extent.size else 0.0
+    return entry, Layer(profile, extent, along)
 
 
 def measure_mask(
     mask: np.ndarray,
     class_names: list[str],
+    class_kinds: list[str],
     pixel: PixelSize | None = None,
-    layer_classes: tuple[str, ...] = LAYER_CLASSES,
+    settings: MeasureSettings = MeasureSettings(),
 ) -> dict:
-    """Every measurement of one mask as a JSON-ready dict, plus per-particle rows and layer profiles.
+    """Every measurement of one mask of class indices as a JSON-ready dict, plus rows and profiles.
 
-    Returns ``{"summary": ..., "particles": {class: rows}, "thickness": {class: profile}}``; class 0
-    (matrix/background) is only measured by its area fraction.
+    Returns ``{"summary": ..., "particles": {class: rows}, "labels": {class: particle labels},
+    "layers": {class: Layer}}``. A matrix class is measured by its area fraction only.
     """
     if mask.size and int(mask.max()) >= len(class_names):
         raise ValueError(
@@ -153,34 +184,30 @@ def measure_mask(
         "height_px": int(mask.shape[0]),
         "width_px": int(mask.shape[1]),
         "pixel_size": asdict(pixel) if pixel else None,
+        "class_kinds": dict(zip(class_names, class_kinds, strict=True)),
+        "settings": asdict(settings),
         "area_fraction": area_fractions(mask, class_names),
+        "area_fraction_error": within_image_error(mask, class_names, settings.fields),
         "particles": {},
         "layers": {},
     }
-    per_class: dict[str, list[dict]] = {}
-    profiles: dict[str, np.ndarray] = {}
-    for index, name in enumerate(class_names[1:], start=1):
-        if name in layer_classes:
-            profile, along = layer_thickness(mask, index)
-            stats = summarise(profile[profile > 0])
-            entry = {"along": along, "coverage": float((profile > 0).mean()) if profile.size else 0.0}
-            entry["thickness_px"] = stats
-            if pixel:
-                entry[f"thickness_{pixel.unit}"] = _scaled(stats, pixel.value)
-            summary["layers"][name] = entry
-            profiles[name] = profile
-            continue
-        rows = particles(mask, index, pixel)
-        per_class[name] = rows
-        entry = {
-            "count": len(rows),
-            "count_not_touching_border": sum(not r["touches_border"] for r in rows),
-            "equivalent_diameter_px": summarise([r["equivalent_diameter_px"] for r in rows]),
-            "area_px": summarise([r["area_px"] for r in rows]),
-            "aspect_ratio": summarise([r["aspect_ratio"] for r in rows]),
-        }
-        if pixel:
-            entry[f"equivalent_diameter_{pixel.unit}"] = _scaled(entry["equivalent_diameter_px"], pixel.value)
-            entry[f"area_{pixel.unit}2"] = _scaled(entry["area_px"], pixel.value**2)
-        summary["particles"][name] = entry
-    return {"summary": summary, "particles": per_class, "thickness": profiles}
+    rows_by_class: dict[str, list[dict]] = {}
+    labels: dict[str, np.ndarray] = {}
+    layers: dict[str, Layer] = {}
+    for index, (name, kind) in enumerate(zip(class_names, class_kinds, strict=True)):
+        if kind == "layer":
+            summary["layers"][name], layers[name] = measure_layer(mask, index, pixel)
+        elif kind == "particles":
+            entry, rows_by_class[name], labels[name] = measure_particles(mask, index, pixel, settings)
+            summary["particles"][name] = entry
+    return {"summary": summary, "particles": rows_by_class, "labels": labels, "layers": layers}
+
+
+def _scaled_row(row: dict, pixel: PixelSize | None) -> dict:
+    """A particle row with its area and diameter also in the pixel's unit."""
+    if pixel is None:
+        return row
+    return row | {
+        f"area_{pixel.unit}2": row["area_px"] * pixel.value**2,
+        f"equivalent_diameter_{pixel.unit}": row["equivalent_diameter_px"] * pixel.value,
+    }

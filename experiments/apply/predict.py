@@ -15,11 +15,13 @@ import json
 import sys
 import warnings
 from collections import Counter
+from dataclasses import replace
 from pathlib import Path
 
 import torch
 from tqdm.auto import tqdm
 
+from experiments.apply.folder_report import report_lines, write_summary
 from experiments.apply.imageio import (
     SCALES,
     default_colors,
@@ -28,8 +30,10 @@ from experiments.apply.imageio import (
     read_micrograph,
     write_index_mask,
 )
-from experiments.apply.measure import CLASSES_FILE, write_measurements, write_summary
-from experiments.apply.measurements import LAYER_CLASSES, PixelSize, measure_mask, parse_pixel_size
+from experiments.apply.mask_classes import CLASSES_FILE, measured_kinds
+from experiments.apply.measure import add_measure_options, settings_from
+from experiments.apply.measure_report import for_summary, write_measurements
+from experiments.apply.measurements import PixelSize, measure_mask, parse_pixel_size
 from lightning_modules.checkpoint import SegmenterMeta, load_segmenter
 from lightning_modules.inference import normalise, sliding_window_logits
 
@@ -51,11 +55,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--scale", choices=SCALES, default="percentile", help="16-bit/float intensity scaling"
     )
-    parser.add_argument(
-        "--layer-classes", nargs="*", default=list(LAYER_CLASSES), help="measured by thickness"
-    )
     parser.add_argument("--no-measure", action="store_true", help="write masks and overlays only")
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
+    add_measure_options(parser)
     return parser
 
 
@@ -87,7 +89,7 @@ def predict_file(
     device: torch.device,
     pixel: PixelSize | None,
 ) -> dict | None:
-    """Segment one image and write its outputs; returns its measurement summary (None with --no-measure)."""
+    """Segment one image and write its outputs; returns its measurements (None with --no-measure)."""
     image = read_micrograph(path, scale=args.scale)
     logits = sliding_window_logits(
         net,
@@ -105,25 +107,39 @@ def predict_file(
     overlay(image, mask, meta.class_names, colors).save(args.output / f"{stem}_overlay.png")
     if args.no_measure:
         return None
-    result = measure_mask(mask, meta.class_names, pixel, tuple(args.layer_classes))
+    result = measure_mask(mask, meta.class_names, meta.class_kinds, pixel, settings_from(args))
     write_measurements(result, args.output, stem, pixel)
-    return result["summary"]
+    return for_summary(result)
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         pixel = parse_pixel_size(args.pixel_size)
+        settings_from(args)  # bad measurement options fail before any image is segmented
         device = resolve_device(args.device)
         files = list_images(args.input)
         net, meta = load_segmenter(args.ckpt, map_location="cpu")
+        declared = meta.class_kinds
+        meta = replace(meta, class_kinds=measured_kinds(meta.class_names, declared, args.layer_classes))
     except (ValueError, FileNotFoundError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
     net.to(device)
     args.output.mkdir(parents=True, exist_ok=True)
     colors = meta.class_colors or default_colors(meta.num_classes)
-    classes = {"class_names": meta.class_names, "class_colors": colors, "checkpoint": str(args.ckpt)}
+    if not declared and args.layer_classes is None and not args.no_measure:
+        print(
+            "warning: the checkpoint declares no class kinds (written before they were stored); measuring "
+            "class 0 as the matrix and the others as particles; --layer-classes NAME measures a layer",
+            file=sys.stderr,
+        )
+    classes = {
+        "class_names": meta.class_names,
+        "class_colors": colors,
+        "class_kinds": meta.class_kinds,
+        "checkpoint": str(args.ckpt),
+    }
     (args.output / CLASSES_FILE).write_text(json.dumps(classes, indent=2))
 
     summaries, failures = {}, {}
@@ -140,8 +156,9 @@ def main(argv: list[str] | None = None) -> int:
             continue
         if summary is not None:
             summaries[names[path]] = summary
-    write_summary(summaries, args.output)
+    rows = write_summary(summaries, args.output, pixel)
     print(f"segmented {len(files) - len(failures)}/{len(files)} image(s) into {args.output}")
+    print("\n".join(report_lines(rows, pixel)))
     for path, message in failures.items():
         print(f"FAILED {path}: {message}", file=sys.stderr)
     return 1 if failures else 0
