@@ -6,6 +6,9 @@
 * ``nasa_iou``: NASA's pooled IoU, for comparability with their published numbers: sigmoid of every
   logit thresholded at 0.5, compared with the one-hot truth, intersection and union summed over all
   pixels *and* all channels including the matrix.
+
+Pixels labelled ``IGNORE_INDEX`` (the padding of a batch of images of different sizes) count in neither,
+so a padded batch scores exactly what its images score one by one on the same logits.
 """
 
 from __future__ import annotations
@@ -14,7 +17,7 @@ import torch
 from torchmetrics import Metric, MetricCollection
 from torchmetrics.classification import MulticlassJaccardIndex
 
-from lightning_modules.losses import one_hot_nchw
+from lightning_modules.losses import IGNORE_INDEX, one_hot_nchw
 
 
 class NasaIoU(Metric):
@@ -30,8 +33,9 @@ class NasaIoU(Metric):
         self.add_state("union", default=torch.tensor(0, dtype=torch.long), dist_reduce_fx="sum")
 
     def update(self, logits: torch.Tensor, mask: torch.Tensor) -> None:
-        pred = logits.sigmoid() > self.threshold
-        truth = one_hot_nchw(mask, logits.shape[1])
+        labelled = (mask != IGNORE_INDEX).unsqueeze(1)
+        pred = (logits.sigmoid() > self.threshold) & labelled
+        truth = one_hot_nchw(mask, logits.shape[1])  # all zero on ignored pixels
         self.intersection += (pred & truth).sum()
         self.union += (pred | truth).sum()
 
@@ -66,13 +70,17 @@ class SegmentationMetrics(MetricCollection):
     """Loss, per-class IoU and NASA IoU of one stage, over the whole split; `results` gives the logged values.
 
     The loss is a per-image weighted mean in sum states too, so every value is exact under DDP.
+    Ignored pixels go to an extra class ``C`` in both truth and prediction: they land on the diagonal
+    cell (C, C) of the confusion matrix, which no real class's intersection or union reads, and that
+    class is dropped. (torchmetrics' own ``ignore_index`` selects the kept pixels with a boolean index,
+    a data-dependent shape that reads the mask back to the host on every training step.)
     """
 
     def __init__(self, class_names: list[str]) -> None:
         super().__init__(
             {
                 "iou_per_class": MulticlassJaccardIndex(
-                    num_classes=len(class_names), average=None, validate_args=False
+                    num_classes=len(class_names) + 1, average=None, validate_args=False
                 ),
                 "nasa_iou": NasaIoU(),
                 "loss": WeightedMean(),
@@ -82,13 +90,15 @@ class SegmentationMetrics(MetricCollection):
         self.class_names = list(class_names)
 
     def update(self, logits: torch.Tensor, mask: torch.Tensor, loss: torch.Tensor) -> None:
-        self["iou_per_class"].update(logits.argmax(1), mask)
+        ignored, extra = mask == IGNORE_INDEX, len(self.class_names)
+        pred = logits.argmax(1).masked_fill(ignored, extra)
+        self["iou_per_class"].update(pred, mask.masked_fill(ignored, extra))
         self["nasa_iou"].update(logits, mask)
         self["loss"].update(loss, weight=len(logits))
 
     def results(self) -> dict[str, torch.Tensor]:
         """``{"iou", "iou_<class>" for each class, "nasa_iou", "loss"}`` over everything since the last reset."""
-        per_class = self["iou_per_class"].compute()
+        per_class = self["iou_per_class"].compute()[: len(self.class_names)]
         foreground = per_class[1:] if len(per_class) > 1 else per_class
         out = {"iou": foreground.mean()}
         out.update({f"iou_{name}": value for name, value in zip(self.class_names, per_class, strict=True)})
