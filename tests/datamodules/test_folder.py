@@ -79,7 +79,7 @@ def test_one_folder_with_seeded_fractions(tmp_path):
     ],
 )
 def test_bad_class_lists_name_the_key(classes):
-    with pytest.raises(DataError, match="data.classes"):
+    with pytest.raises(DataError, match=r"data\.init_args\.classes"):
         FolderSegmentation(root=".", classes=classes)
 
 
