@@ -128,6 +128,19 @@ class MicrosegCLI(LightningCLI):
         network-rebuilding contract of docs/design.md (read by `load_segmenter`), not config arguments.
         """
 
+    def instantiate_classes(self) -> None:
+        """LightningCLI's; a user error raised by a class is re-raised as itself, not inside the ValueError
+        with which jsonargparse lists the alternatives of the ``data``/``model`` union."""
+        try:
+            super().instantiate_classes()
+        except ValueError as err:
+            cause = err.__cause__
+            while cause is not None and not isinstance(cause, user_errors()):
+                cause = cause.__cause__
+            if cause is None:
+                raise
+            raise cause from None
+
     def before_instantiate_classes(self) -> None:
         check_ckpt_exists(self._subconfig(self.config).get("ckpt_path"))
         trainer = self._subconfig(self.config).trainer
@@ -166,6 +179,14 @@ class MicrosegCLI(LightningCLI):
         check_checkpoint_fits(config.get("ckpt_path"), self.model, config.get("weights_only"))
 
     before_fit = before_validate = before_test = before_predict = _check_checkpoint
+
+
+def user_errors() -> tuple[type[Exception], ...]:
+    """Errors in the user's input or setup, whose message names the file and the fix (no traceback)."""
+    from datamodules.io import DataError
+    from lightning_modules.weights import WeightsUnavailable
+
+    return DataError, WeightsUnavailable, UsageError
 
 
 def _multi_gpu(accelerator: Any, devices: Any) -> bool:
@@ -240,12 +261,9 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(module.main(argv[1:]) or 0)
     if not argv or argv[0] not in (*SUBCOMMANDS, "-h", "--help"):
         raise SystemExit(f"usage: python -m experiments {{{','.join((*SUBCOMMANDS, *TOOLS))}}} ...")
-    from datamodules.io import DataError
-    from lightning_modules.weights import WeightsUnavailable
-
     try:
         cli_main(None if argv == sys.argv[1:] else argv)
-    except (DataError, WeightsUnavailable, UsageError) as err:  # the user's input or setup: no traceback
+    except user_errors() as err:  # the user's input or setup, not a bug: one line, no traceback
         files = [CONFIGS / "defaults.yaml", *config_files(resolve_config_names(argv))]
         print(f"error: {with_source(str(err), files)}", file=sys.stderr)
         sys.exit(2)

@@ -80,3 +80,27 @@ def test_a_yaml_syntax_error_names_the_line(capsys, tmp_path):
         main(["fit", "--config", str(path), "--config", "models/unet.yaml"])
     err = capsys.readouterr().err.strip()
     assert err.startswith(f"error: {path}: line ") and "fix the YAML syntax" in err and "\n" not in err
+
+
+def test_a_data_error_about_a_config_key_names_the_file(capsys, tmp_path):
+    classes = [
+        {"name": "matrix", "index": 0},
+        {"name": "pore", "index": 255},
+        {"name": "crack", "index": 255},
+    ]
+    err = _error(capsys, tmp_path, _with({"classes": classes}))
+    assert err.startswith(
+        f"error: {tmp_path / 'lab.yaml'}: data.init_args.classes[2] (crack): index 255 is also"
+    )
+
+
+def test_a_data_error_while_building_the_data_is_one_line(capsys, tmp_path):
+    """Before: jsonargparse wrapped it in a ValueError listing the union's alternatives, a traceback."""
+    with pytest.raises(SystemExit) as exit_info:
+        main(["fit", "--config", "microlite.yaml", f"--data.init_args.root={tmp_path / 'nowhere'}"])
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err.strip()
+    assert err == (
+        f"error: {tmp_path / 'nowhere'}: MicroLite root is not a folder; set data.init_args.root to an "
+        "ImageFolder tree <root>/<class>/<image>"
+    )
