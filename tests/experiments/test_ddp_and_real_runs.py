@@ -35,9 +35,11 @@ def _validate(root: Path, *extra: str) -> dict[str, float]:
 
 @pytest.mark.slow
 def test_ddp_validation_iou_equals_single_process(tmp_path) -> None:
-    # 5 validation images on 2 ranks: a padding sampler would count one image twice
-    single = _validate(tmp_path / "single")
-    ddp = _validate(tmp_path / "ddp", "--trainer.strategy=ddp", "--trainer.devices=2")
+    # 5 validation images in 3 batches on 2 ranks: a padding sampler would count one image twice
+    single = _validate(tmp_path / "single", "--data.eval_batch_size=2")
+    ddp = _validate(
+        tmp_path / "ddp", "--data.eval_batch_size=2", "--trainer.strategy=ddp", "--trainer.devices=2"
+    )
     for key in (
         "val/iou",
         "val/iou_matrix",

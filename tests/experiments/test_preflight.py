@@ -26,6 +26,7 @@ TINY = {
 @pytest.fixture
 def tiny_config(tmp_path, monkeypatch) -> Path:
     register_tiny(monkeypatch)
+    monkeypatch.chdir(tmp_path)  # a run folder left to its default lands in ./outputs
     torch.set_num_threads(1)
     path = tmp_path / "tiny.yaml"
     path.write_text(yaml.safe_dump(TINY))
