@@ -208,7 +208,10 @@ def explain(message: str, valid_keys: Iterable[str], files: Sequence[Path]) -> s
     context = _Context(message, top.group(1) if top else "", list(valid_keys), files)
     for pattern, rule in RULES:
         if found := re.search(pattern, message):
-            return rule(found, context)
+            try:
+                return rule(found, context)
+            except Exception:  # e.g. a class that cannot be imported: never hide the error being explained
+                return _plain(message)
     return _plain(message)
 
 

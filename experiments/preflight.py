@@ -50,6 +50,10 @@ def check_ckpt_exists(ckpt_path: Any) -> None:
     if not _is_file_path(ckpt_path) or Path(ckpt_path).is_file():
         return
     path = Path(ckpt_path)
+    if path.is_dir():  # a run folder: name its checkpoints
+        inside = sorted(str(p) for p in path.rglob("*.ckpt"))
+        hint = f"; pass one of its checkpoints: {', '.join(inside)}" if inside else ", with no .ckpt in it"
+        raise UsageError(f"--ckpt_path {path}: is a folder{hint}")
     beside = sorted(p.name for p in path.parent.glob("*.ckpt")) if path.parent.is_dir() else []
     hint = f" ({path.parent} holds {', '.join(beside)})" if beside else ""
     raise UsageError(

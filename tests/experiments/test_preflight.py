@@ -91,6 +91,11 @@ def test_a_missing_checkpoint_is_one_line_naming_the_ones_there(tiny_config, tmp
     missing = tmp_path / "checkpoints" / "bset.ckpt"
     err = _error(capsys, "test", "--config", str(tiny_config), f"--ckpt_path={missing}")
     assert err.startswith(f"error: --ckpt_path {missing}: file not found ({missing.parent} holds best.ckpt)")
+    err = _error(capsys, "test", "--config", str(tiny_config), f"--ckpt_path={tmp_path}")  # the run folder
+    assert (
+        err
+        == f"error: --ckpt_path {tmp_path}: is a folder; pass one of its checkpoints: {missing.parent / 'best.ckpt'}"
+    )
 
 
 def _checkpoint(path: Path, module: SegmentationModule) -> Path:
