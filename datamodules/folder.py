@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 
 from datamodules.base import SegmentationDataModule, read_pairs
-from datamodules.io import DataError, pair_by_name
+from datamodules.io import IMAGE_SUFFIXES, DataError, pair_by_name
 from datamodules.masks import decode_colors, decode_indices
 from datamodules.samples import FilePair
 from datamodules.transforms import Preset
@@ -38,23 +38,40 @@ SPLITS = ("train", "val", "test")
 def _parse_classes(
     classes: list[dict[str, Any]],
 ) -> tuple[list[str], list[tuple[int, int, int]] | None, dict]:
-    """Names, colours (colour masks) or ``{pixel value: class id}`` (index masks) from the YAML list."""
+    """Names, colours (colour masks) or ``{pixel value: class id}`` (index masks) from the YAML list.
+
+    Each name, index and colour may appear once: a repeated value would silently send all its pixels to
+    one of the classes and leave the other without any.
+    """
+    key = "data.init_args.classes"
     if not classes:
-        raise DataError("data.classes: empty; list the classes, e.g. [{name: background, index: 0}, ...]")
+        raise DataError(f"{key}: empty; list the classes, e.g. [{{name: background, index: 0}}, ...]")
     names, colors, mapping = [], [], {}
+    owner: dict[tuple[str, Any], int] = {}  # (field, value) -> position of the class that has it
     for position, entry in enumerate(classes):
         if "name" not in entry or ("index" in entry) == ("color" in entry):
             raise DataError(
-                f"data.classes[{position}] = {entry}: each class needs a name and exactly one of "
+                f"{key}[{position}] = {entry}: each class needs a name and exactly one of "
                 "`index` (pixel value) or `color` ([r, g, b])"
             )
-        names.append(str(entry["name"]))
-        if "color" in entry:
-            colors.append(tuple(int(c) for c in entry["color"]))
+        name = str(entry["name"])
+        kind = "color" if "color" in entry else "index"
+        value = tuple(int(c) for c in entry["color"]) if kind == "color" else int(entry["index"])
+        for field, item in (("name", name), (kind, value)):
+            if (field, item) in owner:
+                first = owner[(field, item)]
+                raise DataError(
+                    f"{key}[{position}] ({name}): {field} {item} is also given to {key}[{first}] "
+                    f"({names[first]}); give every class its own {field}"
+                )
+            owner[(field, item)] = position
+        names.append(name)
+        if kind == "color":
+            colors.append(value)
         else:
-            mapping[int(entry["index"])] = position
+            mapping[value] = position
     if colors and mapping:
-        raise DataError("data.classes: mixes `index` and `color` entries; use one kind for all classes")
+        raise DataError(f"{key}: mixes `index` and `color` entries; use one kind for all classes")
     return names, (colors or None), mapping
 
 
@@ -97,8 +114,8 @@ class FolderSegmentation(SegmentationDataModule):
 
     @staticmethod
     def mask_names(image: Path) -> list[str]:
-        """Same stem with any image extension, or ``<stem>_mask``."""
-        suffixes = [image.suffix, ".png", ".tif", ".tiff", ".bmp", ".jpg"]
+        """Same stem with any image extension (its own first), or ``<stem>_mask`` (case is ignored in pairing)."""
+        suffixes = [image.suffix, *(s for s in IMAGE_SUFFIXES if s != image.suffix.lower())]
         return [f"{stem}{s}" for stem in (image.stem, f"{image.stem}_mask") for s in suffixes]
 
     def _pairs(self, split: str) -> list[tuple[Path, Path]]:

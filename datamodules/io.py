@@ -106,8 +106,10 @@ def pair_by_name(
 ) -> list[tuple[Path, Path]]:
     """Pair each image with the first existing mask named by ``mask_names(image)``.
 
-    An image without a mask, or a mask without an image, is reported with ``warnings.warn`` and left
-    out: a partial copy of a data set still trains on the pairs it has.
+    Names match exactly or else ignoring case (``s0.PNG`` pairs with ``s0_mask.TIF``: cameras, Windows
+    and scripts disagree on case), never one mask to two images. An image without a mask, or a mask
+    without an image, is reported with ``warnings.warn`` and left out: a partial copy of a data set still
+    trains on the pairs it has.
     """
     for folder in (image_dir, mask_dir):
         if not folder.is_dir():
@@ -116,9 +118,16 @@ def pair_by_name(
                 "`python -m experiments data download`)"
             )
     masks = {p.name: p for p in list_images(mask_dir)}
+    folded: dict[str, Path] = {}
+    for path in masks.values():
+        folded.setdefault(path.name.lower(), path)
     pairs, used = [], set()
     for image in list_images(image_dir):
-        match = next((masks[n] for n in mask_names(image) if n in masks), None)
+        names = mask_names(image)
+        match = next((masks[n] for n in names if n in masks), None)
+        if match is None:  # the same names ignoring case, never a mask that another image has
+            found = (folded.get(n.lower()) for n in names)
+            match = next((m for m in found if m is not None and m.name not in used), None)
         if match is None:
             warnings.warn(f"{image}: no mask in {mask_dir}; skipping this image", stacklevel=2)
             continue

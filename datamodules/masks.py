@@ -21,6 +21,15 @@ EBC_KINDS = ("matrix", "layer", "particles")
 #: NASA EBC index masks: 0 background/substrate, 1 oxide, 2 crack
 EBC_MERGED = {0: 0, 1: 1, 2: 1}  # crack -> oxide, the paper's two classes (NASA's example does the same)
 EBC_WITH_CRACK = {0: 0, 1: 1, 2: 2}
+#: formats whose compression changes pixel values: a mask saved so has values no class was drawn with
+LOSSY_SUFFIXES = (".jpg", ".jpeg")
+
+
+def _fix(source: str | Path, fix: str) -> str:
+    """The fix to suggest for unknown mask values: re-saving losslessly when the mask is a JPEG."""
+    if Path(str(source)).suffix.lower() in LOSSY_SUFFIXES:
+        return "JPEG is lossy and alters mask values along every edge; save the masks as PNG or TIFF"
+    return fix
 
 
 def decode_super(overlay: np.ndarray, source: str | Path = "<array>") -> np.ndarray:
@@ -52,7 +61,7 @@ def decode_indices(
     if unknown:
         raise DataError(
             f"{source}: mask values {unknown[:10]} are outside the class map {dict(mapping)}; "
-            "fix the mask or add these values to the class list"
+            + _fix(source, "fix the mask or add these values to the class list")
         )
     lut = np.zeros(int(values.max()) + 1, np.uint8)
     for value, cls in mapping.items():
@@ -78,6 +87,6 @@ def decode_colors(
         colour = tuple(int(c) for c in rgb[y, x])
         raise DataError(
             f"{source}: colour {colour} (first at x={x}, y={y}) is not in the class list "
-            f"{[tuple(c) for c in colors]}; add a class with this colour or fix the mask"
+            f"{[tuple(c) for c in colors]}; " + _fix(source, "add a class with this colour or fix the mask")
         )
     return order[pos].astype(np.uint8)

@@ -29,6 +29,7 @@ from albumentations.pytorch import ToTensorV2
 from PIL import Image
 from torch.utils.data import DataLoader, Dataset
 
+from datamodules.io import DataError
 from datamodules.scale_bars import specimen_rows
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp"}
@@ -84,20 +85,31 @@ class TileDataset(Dataset):
         return image, tile.label
 
 
+def _share(count: int, fraction: float) -> int:
+    """Images of a class a split gets: its fraction of ``count``, and at least one when the fraction is > 0."""
+    return max(1, round(count * fraction)) if fraction > 0 else 0
+
+
 def split_images(
     files: dict[str, list[Path]], val_fraction: float, test_fraction: float, seed: int
 ) -> dict[str, list[tuple[Path, int]]]:
-    """Stratified split of source images (not tiles) into train/val/test, reproducible from `seed`."""
+    """Stratified split of source images (not tiles) into train/val/test, reproducible from `seed`.
+
+    Every split with a fraction > 0 gets at least one image of every class: with 4 images a class and
+    fraction 0.1 plain rounding gives validation nothing, and training would run a whole epoch before
+    failing on a missing `val/top1`.
+    """
     rng = np.random.default_rng(seed)
     splits: dict[str, list[tuple[Path, int]]] = {"train": [], "val": [], "test": []}
     for label, name in enumerate(sorted(files)):
         paths = [files[name][i] for i in rng.permutation(len(files[name]))]
-        n_test = round(len(paths) * test_fraction)
-        n_val = round(len(paths) * val_fraction)
+        n_test, n_val = _share(len(paths), test_fraction), _share(len(paths), val_fraction)
         if len(paths) - n_test - n_val < 1:
-            raise ValueError(
-                f"class folder {name!r} has {len(paths)} images: too few for val_fraction={val_fraction} "
-                f"and test_fraction={test_fraction}; add images or lower the fractions"
+            folder = paths[0].parent if paths else name
+            raise DataError(
+                f"{folder}: {len(paths)} image(s), too few for a training, a validation "
+                f"(val_fraction={val_fraction}) and a test image (test_fraction={test_fraction}); add images "
+                "to this class folder, or set data.init_args.test_fraction: 0 to test elsewhere"
             )
         splits["test"] += [(p, label) for p in paths[:n_test]]
         splits["val"] += [(p, label) for p in paths[n_test : n_test + n_val]]
@@ -133,8 +145,9 @@ class MicroLite(L.LightningDataModule):
     @staticmethod
     def _scan(root: Path) -> dict[str, list[Path]]:
         if not root.is_dir():
-            raise FileNotFoundError(
-                f"MicroLite root {root} is not a folder: pass an ImageFolder tree <root>/<class>/<image>"
+            raise DataError(
+                f"{root}: MicroLite root is not a folder; set data.init_args.root to an ImageFolder tree "
+                "<root>/<class>/<image>"
             )
         files = {
             d.name: sorted(p for p in d.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
@@ -143,7 +156,7 @@ class MicroLite(L.LightningDataModule):
         }
         files = {name: paths for name, paths in files.items() if paths}
         if len(files) < 2:
-            raise ValueError(
+            raise DataError(
                 f"{root} holds {len(files)} class folder(s) with images; a classifier needs >= 2 "
                 f"subfolders of {sorted(IMAGE_SUFFIXES)} files"
             )
@@ -181,15 +194,21 @@ class MicroLite(L.LightningDataModule):
         return tiles
 
     def setup(self, stage: str | None = None) -> None:
-        if self.datasets:
-            return
+        """Split and tile once; an empty split the stage needs fails here, not after an epoch."""
         hp = self.hparams
-        splits = split_images(self.files, hp.val_fraction, hp.test_fraction, hp.seed)
-        rng = np.random.default_rng(hp.seed)
-        for name, items in splits.items():
-            self.datasets[name] = TileDataset(
-                self._tiles(items, rng), hp.tile_size, self.transform(name == "train")
-            )
+        if not self.datasets:
+            splits = split_images(self.files, hp.val_fraction, hp.test_fraction, hp.seed)
+            rng = np.random.default_rng(hp.seed)
+            for name, items in splits.items():
+                self.datasets[name] = TileDataset(
+                    self._tiles(items, rng), hp.tile_size, self.transform(name == "train")
+                )
+        for split in {"fit": ["val"], "validate": ["val"], "test": ["test"]}.get(stage or "", []):
+            if not self.datasets[split].tiles:
+                raise DataError(
+                    f"{self.root}: the {split} split is empty ({split}_fraction=0), and {stage} needs it; "
+                    f"set data.init_args.{split}_fraction > 0 (e.g. 0.1)"
+                )
 
     def _loader(self, split: str) -> DataLoader:
         hp = self.hparams

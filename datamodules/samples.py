@@ -152,6 +152,17 @@ class LazySamples(Sequence[Sample]):
         return self.reader(self.sources[index], in_memory=False)
 
 
+def sample_sizes(samples: Sequence[Sample]) -> list[tuple[int, int]]:
+    """(H, W) of every sample after rescaling; a lazily read split answers from file headers, undecoded."""
+    if isinstance(samples, LazySamples):
+        scale = samples.reader.scale
+        return [
+            (max(1, round(h * scale)), max(1, round(w * scale)))  # as transforms.rescale sizes them
+            for h, w in (source.size() for source in samples.sources)
+        ]
+    return [sample.mask.shape[:2] for sample in samples]
+
+
 @dataclass(frozen=True)
 class StoragePlan:
     """How a split is held, its estimated decoded size and the reason, as the log says it."""

@@ -10,6 +10,7 @@ import importlib
 import json
 import os
 import sys
+from argparse import ArgumentError
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +21,8 @@ from lightning.pytorch.cli import LightningCLI, SaveConfigCallback
 from lightning.pytorch.loggers import WandbLogger
 
 from callbacks.fast_path import default_precision
+from experiments.cli_errors import UsageError, config_files, explain, with_source
+from experiments.preflight import check_checkpoint_fits, check_ckpt_exists, check_run_folder
 
 #: subcommand -> module providing ``main(argv: list[str]) -> int | None``
 TOOLS: dict[str, str] = {
@@ -81,7 +84,11 @@ def run_name(model: L.LightningModule, seed: int | None) -> str:
 
 
 class LogConfig(SaveConfigCallback):
-    """config.yaml in the run folder (LightningCLI's default), and the whole config in W&B's run config."""
+    """The config in the run folder and in W&B's run config.
+
+    `fit` writes ``config.yaml``, the run's recipe; `validate`/`test`/`predict` write ``<stage>_config.yaml``
+    beside it, so a later (or failed) test never replaces the recipe of the run it evaluates.
+    """
 
     def save_config(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
         for logger in trainer.loggers:
@@ -101,6 +108,17 @@ class MicrosegCLI(LightningCLI):
         for key in LINKED:
             parser.link_arguments(f"data.{key}", f"model.init_args.{key}", apply_on="instantiate")
 
+    def parse_arguments(self, parser, args) -> None:
+        """LightningCLI's parsing; a mistake becomes one line naming the file, the key and the fix."""
+        try:
+            super().parse_arguments(parser, args)
+        except ArgumentError as err:
+            argv = list(sys.argv[1:] if args is None else args)
+            sub = self._subcommand_parsers.get(argv[0]) if argv else None
+            keys = [action.dest for action in (sub or parser)._actions]
+            files = [CONFIGS / "defaults.yaml", *config_files(argv)]
+            raise UsageError(explain(str(err), keys, files)) from None
+
     def _subconfig(self, config: Any) -> Any:
         """The running subcommand's part of a config (all of it when run=False)."""
         return config[self.subcommand] if self.subcommand else config
@@ -112,7 +130,21 @@ class MicrosegCLI(LightningCLI):
         network-rebuilding contract of docs/design.md (read by `load_segmenter`), not config arguments.
         """
 
+    def instantiate_classes(self) -> None:
+        """LightningCLI's; a user error raised by a class is re-raised as itself, not inside the ValueError
+        with which jsonargparse lists the alternatives of the ``data``/``model`` union."""
+        try:
+            super().instantiate_classes()
+        except ValueError as err:
+            cause = err.__cause__
+            while cause is not None and not isinstance(cause, user_errors()):
+                cause = cause.__cause__
+            if cause is None:
+                raise
+            raise cause from None
+
     def before_instantiate_classes(self) -> None:
+        check_ckpt_exists(self._subconfig(self.config).get("ckpt_path"))
         trainer = self._subconfig(self.config).trainer
         if not trainer.sync_batchnorm and _multi_gpu(trainer.accelerator, trainer.devices, trainer.num_nodes):
             trainer.sync_batchnorm = True
@@ -132,10 +164,31 @@ class MicrosegCLI(LightningCLI):
         trainer = self._subconfig(self.config_init)["trainer"]
         kwargs["default_root_dir"] = str(root)
         kwargs["logger"] = _place_loggers(trainer.get("logger"), config.trainer.logger, root, name, dataset)
+        checkpoint_dirs = []
         for callback in trainer.get("callbacks") or []:
-            if isinstance(callback, ModelCheckpoint) and callback.dirpath is None:
-                callback.dirpath = str(root / "checkpoints")
+            if isinstance(callback, ModelCheckpoint):
+                callback.dirpath = callback.dirpath or str(root / "checkpoints")
+                checkpoint_dirs.append(Path(callback.dirpath))
+        if self.subcommand == "fit":
+            check_run_folder(root, checkpoint_dirs, config.get("ckpt_path"))
+        self.save_config_kwargs["config_filename"] = (
+            "config.yaml" if self.subcommand in (None, "fit") else f"{self.subcommand}_config.yaml"
+        )
         return super().instantiate_trainer(**kwargs)
+
+    def _check_checkpoint(self) -> None:
+        config = self._subconfig(self.config)
+        check_checkpoint_fits(config.get("ckpt_path"), self.model, config.get("weights_only"))
+
+    before_fit = before_validate = before_test = before_predict = _check_checkpoint
+
+
+def user_errors() -> tuple[type[Exception], ...]:
+    """Errors in the user's input or setup, whose message names the file and the fix (no traceback)."""
+    from datamodules.io import DataError
+    from lightning_modules.weights import WeightsUnavailable
+
+    return DataError, WeightsUnavailable, UsageError
 
 
 def _multi_gpu(accelerator: Any, devices: Any, num_nodes: int = 1) -> bool:
@@ -179,14 +232,15 @@ def cli_main(args: list[str] | None = None, run: bool = True) -> MicrosegCLI:
         sys.argv[1:] = resolve_config_names(sys.argv[1:])
     else:
         args = resolve_config_names(list(args))
-    defaults = {"default_config_files": [str(CONFIGS / "defaults.yaml")]}
+    # exit_on_error=False: a parse error raises, and MicrosegCLI.parse_arguments words it in one line
+    defaults = {"default_config_files": [str(CONFIGS / "defaults.yaml")], "exit_on_error": False}
     cli = MicrosegCLI(
         L.LightningModule,
         L.LightningDataModule,
         subclass_mode_model=True,
         subclass_mode_data=True,
         # without a subcommand (run=False: build, don't run) the one parser takes the defaults itself
-        parser_kwargs={sub: defaults for sub in SUBCOMMANDS} if run else defaults,
+        parser_kwargs={"exit_on_error": False, **{sub: defaults for sub in SUBCOMMANDS}} if run else defaults,
         save_config_callback=LogConfig,
         save_config_kwargs={"overwrite": True},
         args=args,
@@ -214,13 +268,11 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(module.main(argv[1:]) or 0)
     if not argv or argv[0] not in (*SUBCOMMANDS, "-h", "--help"):
         raise SystemExit(f"usage: python -m experiments {{{','.join((*SUBCOMMANDS, *TOOLS))}}} ...")
-    from datamodules.io import DataError
-    from lightning_modules.weights import WeightsUnavailable
-
     try:
         cli_main(None if argv == sys.argv[1:] else argv)
-    except (DataError, WeightsUnavailable) as err:  # the user's input or setup, not a bug: no traceback
-        print(f"error: {user_message(err)}", file=sys.stderr)
+    except user_errors() as err:  # the user's input or setup, not a bug: one line, no traceback
+        files = [CONFIGS / "defaults.yaml", *config_files(resolve_config_names(argv))]
+        print(f"error: {with_source(user_message(err), files)}", file=sys.stderr)
         sys.exit(2)
 
 

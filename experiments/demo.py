@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -109,6 +110,10 @@ def main(argv: list[str]) -> int:
     real = not args.synthetic and find_super1(root)
     config = "demo_super1.yaml" if real else "demo.yaml"
     print(f"demo: training on {'NASA Super1' if real else 'synthetic Super-like micrographs'} ({config})")
+    previous = args.output / "checkpoints"
+    if previous.is_dir():  # the demo's own earlier run: fit refuses to replace a run it is not told to
+        print(f"demo: replacing the previous demo run's checkpoints in {previous}")
+        shutil.rmtree(previous)
     common = ["--config", config, f"--trainer.default_root_dir={args.output}"]
     if real:
         common.append(f"--data.init_args.root={root}")

@@ -5,6 +5,9 @@
   (class 0, the matrix/background, is excluded): it answers "how well are the phases found".
 * ``nasa_iou``: the IoU NASA's example notebooks report (``nasa/pretrained-microscopy-models``), so our
   numbers can sit beside theirs; :class:`NasaIoU` says exactly what it computes.
+
+Pixels labelled ``IGNORE_INDEX`` (the padding of a batch of images of different sizes) count in neither,
+so a padded batch scores exactly what its images score one by one on the same logits.
 """
 
 from __future__ import annotations
@@ -13,7 +16,7 @@ import torch
 from torchmetrics import Metric, MetricCollection
 from torchmetrics.classification import MulticlassJaccardIndex
 
-from lightning_modules.losses import one_hot_nchw
+from lightning_modules.losses import IGNORE_INDEX, one_hot_nchw
 
 
 class NasaIoU(Metric):
@@ -47,11 +50,12 @@ class NasaIoU(Metric):
         self.add_state("images", default=torch.tensor(0, dtype=torch.long), dist_reduce_fx="sum")
 
     def update(self, logits: torch.Tensor, mask: torch.Tensor) -> None:
+        labelled = (mask != IGNORE_INDEX).unsqueeze(1)
         probs = logits.float().softmax(1)
-        truth = one_hot_nchw(mask, self.num_classes)
+        truth = one_hot_nchw(mask, self.num_classes)  # all zero on ignored pixels
         if self.num_classes == 2:  # NASA's single foreground channel
             probs, truth = probs[:, 1:], truth[:, 1:]
-        pred = probs > self.threshold
+        pred = (probs > self.threshold) & labelled
         intersection = (pred & truth).sum((1, 2, 3)).double()
         union = pred.sum((1, 2, 3)) + truth.sum((1, 2, 3)) - intersection
         self.total += ((intersection + self.eps) / (union + self.eps)).sum()
@@ -88,13 +92,17 @@ class SegmentationMetrics(MetricCollection):
     """Loss, per-class IoU and NASA IoU of one stage, over the whole split; `results` gives the logged values.
 
     The loss is a per-image weighted mean in sum states too, so every value is exact under DDP.
+    Ignored pixels go to an extra class ``C`` in both truth and prediction: they land on the diagonal
+    cell (C, C) of the confusion matrix, which no real class's intersection or union reads, and that
+    class is dropped. (torchmetrics' own ``ignore_index`` selects the kept pixels with a boolean index,
+    a data-dependent shape that reads the mask back to the host on every training step.)
     """
 
     def __init__(self, class_names: list[str]) -> None:
         super().__init__(
             {
                 "iou_per_class": MulticlassJaccardIndex(
-                    num_classes=len(class_names), average=None, validate_args=False
+                    num_classes=len(class_names) + 1, average=None, validate_args=False
                 ),
                 "nasa_iou": NasaIoU(len(class_names)),
                 "loss": WeightedMean(),
@@ -104,13 +112,15 @@ class SegmentationMetrics(MetricCollection):
         self.class_names = list(class_names)
 
     def update(self, logits: torch.Tensor, mask: torch.Tensor, loss: torch.Tensor) -> None:
-        self["iou_per_class"].update(logits.argmax(1), mask)
+        ignored, extra = mask == IGNORE_INDEX, len(self.class_names)
+        pred = logits.argmax(1).masked_fill(ignored, extra)
+        self["iou_per_class"].update(pred, mask.masked_fill(ignored, extra))
         self["nasa_iou"].update(logits, mask)
         self["loss"].update(loss, weight=len(logits))
 
     def results(self) -> dict[str, torch.Tensor]:
         """``{"iou", "iou_<class>" for each class, "nasa_iou", "loss"}`` over everything since the last reset."""
-        per_class = self["iou_per_class"].compute()
+        per_class = self["iou_per_class"].compute()[: len(self.class_names)]
         foreground = per_class[1:] if len(per_class) > 1 else per_class
         out = {"iou": foreground.mean()}
         out.update({f"iou_{name}": value for name, value in zip(self.class_names, per_class, strict=True)})

@@ -8,7 +8,8 @@ This is what every sweep launches (`wandb agent` and the local `python -m experi
 The axes become LightningCLI arguments (`AXIS_ARGS`); `--setup=model=unet,encoder=resnet50,...` sets several
 axes at once (for grids whose models differ in their axes, like Table 4). Anything else is passed through
 to both `fit` and `test` (e.g. `--trainer.max_epochs=3`). The two stages run as separate `python -m experiments fit|test`
-processes so that each is exactly the documented command line; they share one W&B run id
+processes so that each is exactly the documented command line (`fit` resumes from the run folder's
+`checkpoints/last.ckpt` when an earlier attempt left one, as `fit` refuses to overwrite a run); they share one W&B run id
 (`WANDB_RUN_ID`, resumed by the test stage), so a sweep shows one run with training and test metrics.
 The run folder is the CLI's own (`$MICROSEG_OUTPUTS/<dataset>/<run name>`, set from `--runs_dir`).
 A `weights` value `cnn+swin` (e.g. `imagenet-micronet+microlite`) names one source per encoder of
@@ -115,8 +116,10 @@ def main(argv: list[str]) -> int:
     env = {**os.environ, "MICROSEG_OUTPUTS": str(directory.parents[1])}
     env.setdefault("WANDB_RUN_ID", uuid.uuid4().hex[:8])  # wandb agent sets its own
     command = [sys.executable, "-m", "experiments"]
-    print(f"run {directory}: fit", flush=True)
-    fit = subprocess.run([*command, "fit", *shared, *extra], env=env)
+    last = directory / "checkpoints" / "last.ckpt"
+    resume = [f"--ckpt_path={last}"] if last.is_file() else []  # an interrupted run continues where it was
+    print(f"run {directory}: fit" + (f" (resuming {last})" if resume else ""), flush=True)
+    fit = subprocess.run([*command, "fit", *shared, *resume, *extra], env=env)
     if fit.returncode:
         print(f"run {directory}: fit failed (exit {fit.returncode})", file=sys.stderr)
         return fit.returncode

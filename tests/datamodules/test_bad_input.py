@@ -84,3 +84,58 @@ def test_rgb_colour_not_in_class_list(tmp_path):
     dm = FolderSegmentation(root=str(tmp_path), classes=classes)
     with pytest.raises(DataError, match=r"masks/a\.png.*colour \(0, 200, 0\).*not in the class list"):
         dm.setup("fit")
+
+
+def _lab_set(root, image_name: str, mask: np.ndarray, mask_name: str, **save) -> None:
+    """train/ and val/ with one image/mask pair each, the mask written by PIL (``save``: e.g. quality)."""
+    for split in ("train", "val"):
+        (root / split / "images").mkdir(parents=True)
+        (root / split / "masks").mkdir(parents=True)
+        Image.fromarray(np.full(mask.shape[:2], 90, np.uint8)).save(root / split / "images" / image_name)
+        Image.fromarray(mask).save(root / split / "masks" / mask_name, **save)
+
+
+@pytest.mark.parametrize(
+    ("classes", "message"),
+    [
+        ([{"name": "matrix", "index": 0}, {"name": "pore", "index": 255}, {"name": "crack", "index": 255}],
+         r"classes\[2\] \(crack\): index 255 is also given to data\.init_args\.classes\[1\] \(pore\)"),
+        ([{"name": "bg", "color": [0, 0, 0]}, {"name": "a", "color": [255, 0, 0]}, {"name": "b", "color": [255, 0, 0]}],
+         r"classes\[2\] \(b\): color \(255, 0, 0\) is also given to .*classes\[1\] \(a\)"),
+        ([{"name": "bg", "index": 0}, {"name": "bg", "index": 1}], r"classes\[1\] \(bg\): name bg is also given"),
+    ],
+)  # fmt: skip
+def test_a_repeated_class_index_colour_or_name_is_refused(classes, message):
+    """Before: accepted, and one of the two classes silently never got a pixel."""
+    with pytest.raises(DataError, match=message):
+        FolderSegmentation(root=".", classes=classes)
+
+
+def test_jpeg_index_mask_says_jpeg_is_lossy(tmp_path):
+    mask = np.zeros((32, 32), np.uint8)
+    mask[5:21, 7:27] = 255  # edges off the 8x8 JPEG blocks: their values ring
+    _lab_set(tmp_path, "a.png", mask, "a.jpg", quality=75)
+    classes = [{"name": "matrix", "index": 0}, {"name": "pore", "index": 255}]
+    with pytest.raises(DataError, match=r"masks/a\.jpg: mask values .* JPEG is lossy.* PNG or TIFF"):
+        FolderSegmentation(root=str(tmp_path), classes=classes).setup("fit")
+
+
+def test_jpeg_colour_mask_says_jpeg_is_lossy(tmp_path):
+    mask = np.zeros((32, 32, 3), np.uint8)
+    mask[5:21, 7:27] = (255, 0, 0)
+    _lab_set(tmp_path, "a.png", mask, "a.jpeg", quality=75)
+    classes = [{"name": "bg", "color": [0, 0, 0]}, {"name": "pore", "color": [255, 0, 0]}]
+    with pytest.raises(DataError, match=r"masks/a\.jpeg: colour .* JPEG is lossy.* PNG or TIFF"):
+        FolderSegmentation(root=str(tmp_path), classes=classes).setup("fit")
+
+
+def test_names_pair_whatever_their_case(tmp_path):
+    """`s0.PNG` with `s0_mask.TIF` (the README: a mask has its image's stem, any extension)."""
+    mask = np.zeros((8, 8), np.uint8)
+    mask[4:] = 1
+    _lab_set(tmp_path, "s0.PNG", mask, "s0_mask.TIF")
+    dm = FolderSegmentation(
+        root=str(tmp_path), classes=[{"name": "bg", "index": 0}, {"name": "a", "index": 1}]
+    )
+    dm.setup("fit")
+    assert [s.name for s in dm.samples("train")] == ["s0"] and dm.samples("val")[0].mask[4:].all()

@@ -36,7 +36,7 @@ def test_split_folders_with_index_masks(tmp_path):
     val = dm.dataset("val")[0]
     assert val["mask"][:, :8].eq(0).all() and val["mask"][:, 8:].eq(1).all()
     dm.setup("test")
-    assert dm.test_dataloader().dataset[0]["name"] == "test_a"
+    assert next(iter(dm.test_dataloader()))["name"] == ["test_a"]
 
 
 def test_colour_masks_and_class_colours(tmp_path):
@@ -79,7 +79,7 @@ def test_one_folder_with_seeded_fractions(tmp_path):
     ],
 )
 def test_bad_class_lists_name_the_key(classes):
-    with pytest.raises(DataError, match="data.classes"):
+    with pytest.raises(DataError, match=r"data\.init_args\.classes"):
         FolderSegmentation(root=".", classes=classes)
 
 
@@ -110,3 +110,38 @@ def test_configured_from_yaml_like_lightning_cli(tmp_path):
     assert isinstance(dm, FolderSegmentation) and dm.num_classes == 2 and dm.scale == 0.5
     dm.setup("fit")
     assert dm.dataset("train")[0]["image"].shape == (3, 4, 4)
+
+
+@pytest.mark.slow
+def test_three_image_sizes_train_padded_and_test_in_batches_of_four(tmp_path):
+    """A lab's set with three image sizes that Swin-Unet pads inside to three different sizes.
+
+    Training batches of 4 mix sizes (padded, the padding ignored); test batches of 4 hold one size each,
+    so every score equals the one with eval_batch_size 1 (padded test batches change them by ~1e-3).
+    """
+    import lightning as L
+
+    from lightning_modules import SwinUnet
+
+    torch.set_num_threads(1)
+    rng = np.random.default_rng(0)
+    sizes = [(36, 60), (70, 40), (50, 100)]
+    for split, n in (("train", 6), ("val", 3), ("test", 7)):
+        for i in range(n):
+            grey = rng.integers(0, 256, sizes[i % 3], dtype=np.uint8)
+            mask = np.select([grey > 170, grey > 85], [255, 128], 0).astype(np.uint8)
+            _write(tmp_path / split, f"{split}{i}", mask)
+            Image.fromarray(grey).save(tmp_path / split / "images" / f"{split}{i}.png")
+    classes = [{"name": "matrix", "index": 0}, {"name": "a", "index": 128}, {"name": "b", "index": 255}]
+    data = {bs: FolderSegmentation(str(tmp_path), classes, batch_size=4, eval_batch_size=bs) for bs in (1, 4)}
+    torch.manual_seed(0)
+    model = SwinUnet(num_classes=3, class_names=data[4].class_names)
+    trainer = L.Trainer(
+        accelerator="cpu", max_epochs=1, logger=False, enable_checkpointing=False,
+        enable_progress_bar=False, enable_model_summary=False,
+    )  # fmt: skip
+    trainer.fit(model, data[4])
+    scores = {bs: trainer.test(model, data[bs], verbose=False)[0] for bs in (1, 4)}
+    assert [len(b["name"]) for b in data[4].test_dataloader()] == [3, 2, 2]
+    for key in ("test/iou", "test/iou_matrix", "test/iou_a", "test/iou_b", "test/nasa_iou"):
+        assert scores[4][key] == pytest.approx(scores[1][key], abs=1e-6), key

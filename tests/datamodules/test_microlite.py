@@ -9,6 +9,7 @@ import pytest
 import torch
 from PIL import Image
 
+from datamodules.io import DataError
 from datamodules.microlite import MicroLite, load_specimen, tile_starts
 from datamodules.scale_bars import specimen_rows
 
@@ -90,12 +91,29 @@ def test_datamodule_on_synthetic_image_folder(tmp_path):
 
 
 def test_errors_name_the_folder(tmp_path):
-    with pytest.raises(FileNotFoundError, match="missing"):
+    with pytest.raises(DataError, match="missing"):  # DataError: the CLI prints one line, no traceback
         MicroLite(tmp_path / "missing")
     (tmp_path / "only").mkdir()
     Image.fromarray(_texture(64, 64)).save(tmp_path / "only" / "a.png")
-    with pytest.raises(ValueError, match=str(tmp_path)):
+    with pytest.raises(DataError, match=str(tmp_path)):
         MicroLite(tmp_path)
+
+
+def test_four_images_a_class_still_give_every_split_one_of_each(tmp_path):
+    """Before: fraction 0.1 of 4 rounded to 0, the val split was empty, and fit failed after an epoch."""
+    dm = MicroLite(_image_folder(tmp_path, per_class=4), num_workers=0, tile_size=64)
+    dm.setup("fit")
+    for split, count in (("train", 2), ("val", 1), ("test", 1)):
+        images = {(t.path, t.label) for t in dm.datasets[split].tiles}
+        assert sorted(label for _, label in images) == sorted(list(range(3)) * count), split
+
+
+def test_too_few_images_or_an_empty_split_fail_before_training(tmp_path):
+    _image_folder(tmp_path, per_class=2)
+    with pytest.raises(DataError, match=r"class0: 2 image\(s\), too few .*test_fraction: 0"):
+        MicroLite(tmp_path, num_workers=0, tile_size=64).setup("fit")
+    with pytest.raises(DataError, match=r"the val split is empty .*val_fraction > 0"):
+        MicroLite(tmp_path, num_workers=0, tile_size=64, val_fraction=0, test_fraction=0).setup("fit")
 
 
 @pytest.mark.real_data

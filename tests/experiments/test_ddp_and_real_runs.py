@@ -65,9 +65,11 @@ def _free_port() -> int:
 
 @pytest.mark.slow
 def test_ddp_validation_iou_equals_single_process(tmp_path) -> None:
-    # 5 validation images on 2 ranks: a padding sampler would count one image twice
-    single = _validate(tmp_path / "single")
-    ddp = _validate(tmp_path / "ddp", "--trainer.strategy=ddp", "--trainer.devices=2")
+    # 5 validation images in 3 batches on 2 ranks: a padding sampler would count one image twice
+    single = _validate(tmp_path / "single", "--data.eval_batch_size=2")
+    ddp = _validate(
+        tmp_path / "ddp", "--data.eval_batch_size=2", "--trainer.strategy=ddp", "--trainer.devices=2"
+    )
     for key in VAL_KEYS:
         assert ddp[key] == pytest.approx(single[key], abs=1e-6), key
 

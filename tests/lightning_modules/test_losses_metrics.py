@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from lightning_modules.losses import BCEDiceLoss, one_hot_nchw
+from lightning_modules.losses import IGNORE_INDEX, BCEDiceLoss, one_hot_nchw
 from lightning_modules.metrics import NasaIoU, SegmentationMetrics, WeightedMean
 from tests.host_syncs import HostSyncCounter
 
@@ -138,8 +138,51 @@ def test_loss_mean_is_weighted_by_batch_size() -> None:
     assert math.isclose(mean.compute(), 3.25, abs_tol=1e-6)
 
 
+def _padded(logits: list[torch.Tensor], masks: list[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+    """One batch as ``datamodules.base.pad_collate`` makes it, with confident junk logits in the padding."""
+    height = max(m.shape[-2] for m in masks)
+    width = max(m.shape[-1] for m in masks)
+    batch = torch.full((len(logits), logits[0].shape[1], height, width), -20.0)
+    batch[:, -1] = 20.0  # the padding "predicts" the last class: counted, it would change every score
+    mask = torch.full((len(masks), height, width), IGNORE_INDEX)
+    for k, (lg, m) in enumerate(zip(logits, masks, strict=True)):
+        batch[k, :, : m.shape[-2], : m.shape[-1]] = lg[0]
+        mask[k, : m.shape[-2], : m.shape[-1]] = m[0]
+    return batch, mask
+
+
+def test_padded_batch_scores_what_its_images_score_one_by_one() -> None:
+    g = torch.Generator().manual_seed(0)
+    sizes = [(5, 7), (6, 4), (3, 8)]
+    logits = [torch.randn(1, 3, h, w, generator=g) for h, w in sizes]
+    masks = [torch.randint(0, 3, (1, h, w), generator=g) for h, w in sizes]
+    names = ["matrix", "secondary", "tertiary"]
+    alone, together = SegmentationMetrics(names), SegmentationMetrics(names)
+    for lg, m in zip(logits, masks, strict=True):
+        alone.update(lg, m, torch.tensor(0.0))
+    together.update(*_padded(logits, masks), torch.tensor(0.0))
+    expected, got = alone.results(), together.results()
+    for key in ("iou", "iou_matrix", "iou_secondary", "iou_tertiary", "nasa_iou"):
+        assert math.isclose(got[key], expected[key], abs_tol=1e-6), key
+
+
+def test_loss_ignores_padded_pixels() -> None:
+    g = torch.Generator().manual_seed(1)
+    logits = [torch.randn(1, 3, h, w, generator=g) for h, w in [(4, 6), (5, 3)]]
+    masks = [torch.randint(0, 3, (1, *lg.shape[-2:]), generator=g) for lg in logits]
+    # BCE is a mean over labelled pixels and Dice pools the batch: both equal those of the labelled pixels in a row
+    row_logits = torch.cat([lg.flatten(2) for lg in logits], 2).unsqueeze(2)
+    row_mask = torch.cat([m.flatten(1) for m in masks], 1).unsqueeze(1)
+    loss = BCEDiceLoss()
+    assert math.isclose(loss(*_padded(logits, masks)), loss(row_logits, row_mask), abs_tol=1e-6)
+
+
 def test_loss_and_metric_updates_read_nothing_back_from_the_device() -> None:
-    logits, mask = torch.randn(2, 3, 8, 8), torch.randint(0, 3, (2, 8, 8))
+    g = torch.Generator().manual_seed(0)
+    logits, mask = _padded(
+        [torch.randn(1, 3, 8, 8, generator=g), torch.randn(1, 3, 6, 7, generator=g)],
+        [torch.randint(0, 3, (1, 8, 8), generator=g), torch.randint(0, 3, (1, 6, 7), generator=g)],
+    )
     metrics = SegmentationMetrics(["matrix", "secondary", "tertiary"])
     with HostSyncCounter() as syncs:
         loss = BCEDiceLoss()(logits, mask)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import subprocess
 import sys
 
 import pytest
@@ -120,3 +121,28 @@ def test_failures_are_listed_and_exit_nonzero(tmp_path, capsys):
     assert sweep.main([str(path), "--runs-dir", str(tmp_path / "out"), "--max-runs", "1"]) == 1
     err = capsys.readouterr().err
     assert "FAILED (exit 3)" in err and "unet_resnet18_none_s0" in err
+
+
+@pytest.mark.parametrize("interrupted", [False, True])
+def test_run_resumes_an_interrupted_fit_from_its_last_checkpoint(tmp_path, monkeypatch, interrupted):
+    """`fit` refuses to overwrite a run folder's checkpoints, so `run` (and sweeps) continue from last.ckpt."""
+    from experiments.reproduce import run
+
+    params = {"dataset": "synthetic", "model": "unet", "encoder": "resnet18", "weights": "none", "seed": 0}
+    folder = run_dir(params, tmp_path)
+    if interrupted:
+        (folder / "checkpoints").mkdir(parents=True)
+        (folder / "checkpoints" / "last.ckpt").touch()
+    commands = []
+
+    def fake(command, env=None, **kwargs):
+        commands.append(command)
+        (folder / "checkpoints").mkdir(parents=True, exist_ok=True)
+        (folder / "checkpoints" / "best.ckpt").touch()
+        (folder / "results.json").write_text("{}")
+        return subprocess.CompletedProcess(command, 0)
+
+    monkeypatch.setattr(run.subprocess, "run", fake)
+    assert run.main([f"--{k}={v}" for k, v in params.items()] + [f"--runs_dir={tmp_path}"]) == 0
+    fit = commands[0]
+    assert fit[3] == "fit" and (f"--ckpt_path={folder / 'checkpoints' / 'last.ckpt'}" in fit) == interrupted
