@@ -126,7 +126,9 @@ def make_super(rng: np.random.Generator, size: int = 256) -> tuple[np.ndarray, n
     )
     outside = cv2.distanceTransform((~secondary).astype(np.uint8), cv2.DIST_L2, 3)
     grey += rng.uniform(10, 20) * np.exp(-outside / (2 * size / 256)) * (mask == 0)  # bright γ rims
-    grey += 3 * _smooth_field(rng, size, max(4, size // 8)) + 8 * _smooth_field(rng, size, 3)
+    grey += 3 * _smooth_field(rng, size, max(4, size // 8)) + 4 * _smooth_field(
+        rng, size, 3
+    )  # shading as on Super1
     grey += _scratches(rng, size)
     return _finish(rng, grey, blur=rng.uniform(0.6, 1.1), noise=rng.uniform(3, 5.5)), mask
 
