@@ -50,8 +50,7 @@ EXPECTED: dict[str, dict[str, int]] = {
     }
     for name in SETS
 }
-#: images some copies lack because of a file-size limit (their masks are present); accepted, with a warning
-#: from the loader when it pairs the files
+#: images some copies lack (a file-size limit; their masks are present): accepted, the loader warns
 MAY_LACK = {("EBC1", "train"): 2, ("EBC3", "train"): 2}
 
 
@@ -98,14 +97,14 @@ def git_blob_id(path: Path) -> str:
 def damage(path: Path, set_dir: Path) -> str | None:
     """Why a file of a set is not intact, or None: NASA's files by content hash, others by decoding."""
     relative = f"{set_dir.name}/{path.relative_to(set_dir).as_posix()}"
-    if relative in MANIFEST:
-        intact = git_blob_id(path) == MANIFEST[relative]
-        return None if intact else f"{path}: damaged (its content differs from NASA's published file)"
+    published = MANIFEST.get(relative)
+    if published and git_blob_id(path) == published:
+        return None
     try:
         read_array(path)
     except DataError as err:
-        return str(err).split("; ")[0]
-    return None
+        return str(err).split("; ")[0]  # unreadable: say how (truncated, not an image, ...)
+    return f"{path}: damaged (its content differs from NASA's published file)" if published else None
 
 
 def verify(set_dir: Path) -> list[str]:
