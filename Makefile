@@ -9,7 +9,7 @@ DATA ?= data
 RUNS ?= outputs
 
 .DEFAULT_GOAL := help
-.PHONY: help install demo test test-fast test-gpu lint format data bench measurements-doc reproduce-mini clean
+.PHONY: help install demo test test-busy test-fast test-gpu lint format data bench measurements-doc reproduce-mini clean
 
 help: ## list the targets
 	@grep -hE '^[a-zA-Z0-9_%-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
@@ -27,6 +27,9 @@ demo: $(STAMP) ## train a real segmenter on Super1 (or synthetic data) and write
 
 test: $(STAMP) ## the whole suite CI runs (all but GPU tests)
 	HF_HUB_OFFLINE=1 WANDB_MODE=offline $(BIN)/python -m pytest -m "not gpu" -n 2 --dist loadgroup
+
+test-busy: $(STAMP) ## `make test` beside two busy-looping processes: no test may depend on machine speed
+	@bash -c 'yes > /dev/null & a=$$!; yes > /dev/null & b=$$!; trap "kill $$a $$b" EXIT; $(MAKE) test'
 
 test-fast: $(STAMP) ## fast unit tests only (no real data, no training)
 	HF_HUB_OFFLINE=1 WANDB_MODE=offline $(BIN)/python -m pytest -m "not slow and not real_data and not gpu" -n 2

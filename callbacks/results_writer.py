@@ -96,7 +96,7 @@ class ResultsWriter(Callback):
             "weights": hp.get("weights"),
             "seed": int(os.environ["PL_GLOBAL_SEED"]) if "PL_GLOBAL_SEED" in os.environ else None,
             "epochs": self.epochs,
-            "wall_time_s": round(self._elapsed(), 1),
+            "wall_time_s": self._elapsed(),  # full precision: a short run rounds to 0.0
             "git_commit": git_commit(),
             "ckpt_path": str(trainer.ckpt_path) if trainer.ckpt_path else None,
             "class_names": list(hp.get("class_names") or []),

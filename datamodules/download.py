@@ -1,43 +1,62 @@
-"""Get NASA's segmentation benchmark into ``<root>/<Set>/...`` and verify it by per-split file counts.
+"""Get NASA's segmentation benchmark into ``<root>/<Set>/...`` and verify every file of it.
 
-Sources: the public GitHub archive of ``nasa/pretrained-microscopy-models`` (default), any URL, a local
-tarball (e.g. ``../shared/data/nasa-benchmark.tar.gz``) or a folder already holding the sets. Only the
-requested sets are extracted; a set already present with the expected counts is left alone, so running
-it again is free and needs no network. Each set is staged in a temporary folder and moved into place
-only once it verifies, so an interrupted run never leaves a half set behind.
+Sources: the public GitHub archive of ``nasa/pretrained-microscopy-models`` (default; ``$MICROSEG_NASA_URL``
+overrides it), any URL, a local tarball (e.g. ``../shared/data/nasa-benchmark.tar.gz``) or a folder
+already holding the sets. Only the requested sets are extracted. A set is complete when its per-split
+counts are right and every file is intact: NASA's files must match the repository's own content hash
+(``nasa_benchmark.tsv``, the git blob ids of the commit the download is pinned to), any other file
+must decode. A complete set is left alone, so running it again is free and needs no network; a damaged
+or partial one is repaired file by file (files that are not NASA's are never touched), and ``force``
+re-installs every file. Each set is staged in a temporary folder first, so an interrupted run never
+leaves a half-written file behind.
 """
 
 from __future__ import annotations
 
 import copy
+import hashlib
+import os
 import shutil
 import tarfile
 import urllib.error
 import urllib.request
 from pathlib import Path, PurePosixPath
+from urllib.parse import urlparse
 
 from tqdm import tqdm
 
-from datamodules.io import DataError, list_images
+from datamodules.io import DataError, list_images, read_array
 
-DEFAULT_URL = "https://github.com/nasa/pretrained-microscopy-models/archive/refs/heads/main.tar.gz"
+#: the commit whose tree ``nasa_benchmark.tsv`` lists: a pinned archive always has the same files
+COMMIT = "f50b5689a71cf6f86016fb4a5c5a2bb31e0397f3"
+DEFAULT_URL = f"https://github.com/nasa/pretrained-microscopy-models/archive/{COMMIT}.tar.gz"
 ARCHIVE_FOLDER = "benchmark_segmentation_data"
-TIMEOUT_S = 15.0
+TIMEOUT_S = 10.0  # connecting and every read: offline, fail in seconds rather than hang
 SETS = ("Super1", "Super2", "Super3", "Super4", "EBC1", "EBC2", "EBC3")
+SPLITS = ("train", "val", "test", "different_test")
 
+
+def _manifest() -> dict[str, str]:
+    """``Set/split/file -> git blob id`` of every file in NASA's benchmark."""
+    lines = Path(__file__).with_name("nasa_benchmark.tsv").read_text().splitlines()
+    return dict(reversed(line.split("\t")) for line in lines if line and not line.startswith("#"))
+
+
+MANIFEST = _manifest()
 #: images per split in the public source (masks alike)
 EXPECTED: dict[str, dict[str, int]] = {
-    "Super1": {"train": 10, "val": 4, "test": 4},
-    "Super2": {"train": 4, "val": 4, "test": 4, "different_test": 5},
-    "Super3": {"train": 1, "val": 4, "test": 4, "different_test": 5},
-    "Super4": {"train": 4, "val": 4, "test": 5},
-    "EBC1": {"train": 18, "val": 3, "test": 3},
-    "EBC2": {"train": 4, "val": 3, "test": 3},
-    "EBC3": {"train": 15, "val": 3, "test": 6},
+    name: {
+        split: n for split in SPLITS if (n := sum(path.startswith(f"{name}/{split}/") for path in MANIFEST))
+    }
+    for name in SETS
 }
-#: images some copies lack because of a file-size limit (their masks are present); accepted, with a warning
-#: from the loader when it pairs the files
+#: images some copies lack (a file-size limit; their masks are present): accepted, the loader warns
 MAY_LACK = {("EBC1", "train"): 2, ("EBC3", "train"): 2}
+
+
+def source_url() -> str:
+    """The public source, or ``$MICROSEG_NASA_URL`` (a mirror, or a local server in tests)."""
+    return os.environ.get("MICROSEG_NASA_URL") or DEFAULT_URL
 
 
 def set_name(name: str) -> str:
@@ -60,8 +79,36 @@ def count_files(set_dir: Path) -> dict[str, tuple[int, int]]:
     return counts
 
 
+def set_files(set_dir: Path) -> list[Path]:
+    """The image and mask files of a set folder, split by split."""
+    folders = [set_dir / f"{split}{kind}" for split in EXPECTED[set_dir.name] for kind in ("", "_annot")]
+    return [path for folder in folders if folder.is_dir() for path in list_images(folder)]
+
+
+def git_blob_id(path: Path) -> str:
+    """The file's git blob id (what ``git ls-tree`` lists): sha1 of ``blob <size>\\0`` + content."""
+    digest = hashlib.sha1(f"blob {path.stat().st_size}\0".encode())
+    with open(path, "rb") as f:
+        while chunk := f.read(1 << 20):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def damage(path: Path, set_dir: Path) -> str | None:
+    """Why a file of a set is not intact, or None: NASA's files by content hash, others by decoding."""
+    relative = f"{set_dir.name}/{path.relative_to(set_dir).as_posix()}"
+    published = MANIFEST.get(relative)
+    if published and git_blob_id(path) == published:
+        return None
+    try:
+        read_array(path)
+    except DataError as err:
+        return str(err).split("; ")[0]  # unreadable: say how (truncated, not an image, ...)
+    return f"{path}: damaged (its content differs from NASA's published file)" if published else None
+
+
 def verify(set_dir: Path) -> list[str]:
-    """Problems with the per-split counts of a set folder (empty list: it is complete)."""
+    """Problems of a set folder, one line each: wrong per-split counts, damaged files (empty: complete)."""
     if not set_dir.is_dir():
         return [f"{set_dir} is missing"]
     problems = []
@@ -70,7 +117,7 @@ def verify(set_dir: Path) -> list[str]:
         allowed = {want, want - MAY_LACK.get((set_dir.name, split), 0)}
         if masks != want or images not in allowed:
             problems.append(f"{set_dir / split}: {images} images / {masks} masks, expected {want} / {want}")
-    return problems
+    return problems + [why for path in set_files(set_dir) if (why := damage(path, set_dir))]
 
 
 def download(url: str, dest: Path, timeout: float = TIMEOUT_S) -> Path:
@@ -83,7 +130,7 @@ def download(url: str, dest: Path, timeout: float = TIMEOUT_S) -> Path:
     try:
         with urllib.request.urlopen(url, timeout=timeout) as response, open(tmp, "wb") as out:
             total = int(response.headers.get("Content-Length") or 0) or None
-            with tqdm(total=total, unit="B", unit_scale=True, desc=f"download {dest.name}") as bar:
+            with tqdm(total=total, unit="B", unit_scale=True, desc=f"download {urlparse(url).netloc}") as bar:
                 while chunk := response.read(1 << 20):
                     out.write(chunk)
                     bar.update(len(chunk))
@@ -147,11 +194,81 @@ def _find_sets_dir(directory: Path) -> Path:
     )
 
 
-def fetch(names: list[str], root: str | Path, source: str | None = None) -> dict[str, str]:
-    """Make ``root/<Set>`` complete for each set in ``names``; returns ``set -> what was done``."""
+def _stage(source: str, todo: set[str], staging: Path, cache: Path) -> None:
+    """Put the ``todo`` sets of ``source`` into ``staging/<Set>``; a URL is downloaded into ``cache`` once.
+
+    A cached archive that turns out unreadable or incomplete is deleted and downloaded once more, so
+    a bad download never sticks.
+    """
+    if "://" in source:
+        cached = cache / (PurePosixPath(source).name or "archive.tar.gz")
+        for attempt in ("cached", "fresh") if cached.is_file() else ("fresh",):
+            if attempt == "fresh":
+                download(source, cached)
+            try:
+                _stage_from_tar(cached, todo, staging)
+                _check_staged(source, todo, staging)
+                return
+            except DataError:
+                cached.unlink(missing_ok=True)
+                if attempt == "fresh":
+                    raise
+                shutil.rmtree(staging, ignore_errors=True)
+                staging.mkdir(parents=True)
+    elif Path(source).is_dir():
+        sets_dir = _find_sets_dir(Path(source))
+        for s in todo:
+            if (sets_dir / s).is_dir():
+                shutil.copytree(sets_dir / s, staging / s)
+    elif Path(source).is_file():
+        _stage_from_tar(Path(source), todo, staging)
+    else:
+        raise DataError(f"{source}: no such file or folder; --from takes a tarball, a folder or a URL")
+    _check_staged(source, todo, staging)
+
+
+def _check_staged(source: str, todo: set[str], staging: Path) -> None:
+    """Raise unless every wanted set was found in the source and verifies."""
+    for s in sorted(todo):
+        if not (staging / s).is_dir():
+            raise DataError(f"{source}: holds no {s} folder; use a copy of the full benchmark")
+        problems = verify(staging / s)
+        if problems:
+            shown = "; ".join(p.replace(str(staging) + os.sep, "") for p in problems[:3])
+            raise DataError(f"{source}: set {s} is incomplete or damaged: {shown}; use a complete copy")
+
+
+def _install(staged: Path, target: Path, force: bool) -> tuple[list[str], list[str]]:
+    """Move a verified staged set into place; into an existing folder, only the files that differ.
+
+    Returns the replaced files and the files of ``target`` that the source lacks (kept, never deleted).
+    """
+    if not target.is_dir():
+        staged.replace(target)
+        return [], []
+    new = {path.relative_to(staged).as_posix(): path for path in set_files(staged)}
+    extra = [rel for path in set_files(target) if (rel := path.relative_to(target).as_posix()) not in new]
+    replaced = []
+    for relative, path in new.items():
+        old = target / relative
+        if force or not old.is_file() or git_blob_id(old) != git_blob_id(path):
+            old.parent.mkdir(parents=True, exist_ok=True)
+            path.replace(old)
+            replaced.append(relative)
+    return replaced, extra
+
+
+def fetch(
+    names: list[str], root: str | Path, source: str | None = None, force: bool = False
+) -> dict[str, str]:
+    """Make ``root/<Set>`` complete and intact for each set in ``names``; returns ``set -> what was done``.
+
+    ``force`` re-installs every file of the sets from ``source`` even when they verify.
+    """
     root = Path(root)
     wanted = [set_name(n) for n in names]
-    status = {s: "present" for s in wanted if not verify(root / s)}
+    broken = {s: verify(root / s) for s in wanted}
+    status = {s: "present" for s in wanted if not broken[s] and not force}
     todo = {s for s in wanted if s not in status}
     if not todo:
         return status
@@ -159,31 +276,22 @@ def fetch(names: list[str], root: str | Path, source: str | None = None) -> dict
     shutil.rmtree(staging, ignore_errors=True)
     staging.mkdir(parents=True)
     try:
-        source = source or DEFAULT_URL
-        if "://" in source:
-            cached = root / ".cache" / (PurePosixPath(source).name or "archive.tar.gz")
-            archive = cached if cached.is_file() else download(source, cached)
-            _stage_from_tar(archive, todo, staging)
-        elif Path(source).is_dir():
-            sets_dir = _find_sets_dir(Path(source))
-            for s in todo:
-                if (sets_dir / s).is_dir():
-                    shutil.copytree(sets_dir / s, staging / s)
-        elif Path(source).is_file():
-            _stage_from_tar(Path(source), todo, staging)
-        else:
-            raise DataError(f"{source}: no such file or folder; --from takes a tarball, a folder or a URL")
+        _stage(source or source_url(), todo, staging, root / ".cache")
         for s in sorted(todo):
-            if not (staging / s).is_dir():
-                raise DataError(f"{source}: holds no {s} folder; use a copy of the full benchmark")
-            problems = verify(staging / s)
-            if problems:
+            existed = (root / s).is_dir()
+            replaced, extra = _install(staging / s, root / s, force)
+            if verify(root / s):
                 raise DataError(
-                    f"{source}: set {s} is incomplete: {'; '.join(problems)}; use a complete copy"
+                    f"{root / s}: holds files that are not part of the set ({', '.join(extra[:3])}); "
+                    "move them elsewhere and run again"
                 )
-            shutil.rmtree(root / s, ignore_errors=True)
-            (staging / s).replace(root / s)
-            status[s] = "installed"
+            if not existed:
+                status[s] = "installed"
+            elif force:
+                status[s] = f"re-installed ({len(replaced)} files)"
+            else:
+                shown = ", ".join(replaced[:3]) + (", ..." if len(replaced) > 3 else "")
+                status[s] = f"repaired (replaced {len(replaced)} damaged or missing file(s): {shown})"
     finally:
         shutil.rmtree(staging, ignore_errors=True)
-    return status
+    return {s: status[s] for s in wanted}

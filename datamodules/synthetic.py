@@ -1,8 +1,9 @@
 """Seeded synthetic micrographs with exact masks: the embedded default when no data is present, and
 the input of fast tests.
 
-* Super-like: large rounded-cuboid secondary γ′ on a jittered grid, clusters of small tertiary γ′ in the
-  matrix channels, bright rims, SEM-like shading, blur, noise and brightness/contrast variation.
+* Super-like: irregular secondary γ′ (warped Voronoi cells, some coalesced) separated by γ channels,
+  loose clusters of small separate tertiary γ′ discs in the wider matrix regions, bright γ rims, low
+  phase contrast (as measured on Super1), SEM-like shading, polishing scratches, blur and noise.
 * EBC-like: porous bright coating on top, an oxide layer of varying thickness with voids and thin
   vertical cracks, and a darker substrate with inclusions.
 
@@ -15,6 +16,7 @@ from typing import Literal
 
 import cv2
 import numpy as np
+from scipy.spatial import cKDTree
 
 from datamodules.base import SegmentationDataModule
 from datamodules.masks import (
@@ -53,38 +55,91 @@ def _finish(rng: np.random.Generator, grey: np.ndarray, blur: float, noise: floa
     return np.repeat(grey[..., None], 3, axis=-1)
 
 
-def make_super(rng: np.random.Generator, size: int = 256) -> tuple[np.ndarray, np.ndarray]:
-    """A Super-like γ/γ′ micrograph and its mask (0 matrix, 1 secondary, 2 tertiary)."""
-    cell = size / rng.uniform(4.0, 6.0)
-    n = int(np.ceil(size / cell)) + 1
-    extent = rng.uniform(0.55, 0.85, (n, n, 2)) / 2  # half-size of each precipitate, in cells
-    jitter = rng.uniform(-1, 1, (n, n, 2)) * (0.5 - extent)
-    yy, xx = np.mgrid[0:size, 0:size].astype(np.float32) / cell
-    iy, ix = np.floor(yy).astype(int), np.floor(xx).astype(int)
-    u = (xx - ix - 0.5 - jitter[iy, ix, 0]) / extent[iy, ix, 0]
-    v = (yy - iy - 0.5 - jitter[iy, ix, 1]) / extent[iy, ix, 1]
-    shape = np.abs(u) ** 4 + np.abs(v) ** 4  # rounded cuboids
-    secondary = shape < 1.0 + 0.6 * _smooth_field(rng, size, max(4, size // 24))
-    mask = secondary.astype(np.uint8)
+def _secondary(rng: np.random.Generator, size: int) -> np.ndarray:
+    """Secondary γ′: warped Voronoi cells of a jittered grid, shrunk to leave γ channels between them.
 
-    # tertiary: clusters of small discs in the matrix channels, clear of the secondary
-    dots = np.zeros((size, size), np.uint8)
+    Channels of varying width separate neighbours (a few pairs coalesce), and some cells stay empty, so
+    the matrix has narrow channels and wider regions, as in Super1's etched γ/γ′.
+    """
+    cell = size / rng.uniform(5.0, 6.5)
+    n = int(np.ceil(size / cell)) + 2
+    grid = np.stack(np.mgrid[-1 : n - 1, -1 : n - 1], -1).reshape(-1, 2)
+    seeds = (grid + 0.5 + rng.uniform(-0.3, 0.3, grid.shape)) * cell
+    yy, xx = np.mgrid[0:size, 0:size].astype(np.float32)
+    # coarse + fine warps bend the straight cell edges into lobed, partly concave outlines
+    warp = [
+        0.3 * cell * _smooth_field(rng, size, 5) + 0.08 * cell * _smooth_field(rng, size, 14) for _ in "yx"
+    ]
+    warped = np.stack([yy + warp[0], xx + warp[1]])
+    dist, index = cKDTree(seeds).query(warped.reshape(2, -1).T, k=2)
+    d1, d2 = (dist[:, i].reshape(size, size) for i in (0, 1))
+    nearest, second = (index[:, i].reshape(size, size) for i in (0, 1))
+    half_channel = cell * rng.uniform(0.04, 0.07) * (1 + 0.5 * _smooth_field(rng, size, 6))
+    radius = cell * rng.uniform(0.38, 0.65, len(seeds))
+    present = rng.random(len(seeds)) > 0.25
+    merged = rng.random((len(seeds), len(seeds))) < 0.08
+    apart = ((d2 - d1) / 2 > half_channel) | (merged | merged.T)[nearest, second]
+    inside = apart & present[nearest] & (d1 < radius[nearest] * (1 + 0.15 * _smooth_field(rng, size, 8)))
+    return cv2.GaussianBlur(inside.astype(np.float32), (0, 0), cell * 0.05) > 0.5  # rounded corners
+
+
+def _tertiary(rng: np.random.Generator, size: int, secondary: np.ndarray) -> np.ndarray:
+    """Tertiary γ′: separate small discs (log-normal radii) in loose clusters in the matrix, never touching."""
+    dots = np.zeros((size, size), bool)
     room = cv2.distanceTransform((~secondary).astype(np.uint8), cv2.DIST_L2, 3)
-    channel = np.argwhere(room > max(3.0, size / 80))
-    radius = max(1.5, size / 120)
-    for _ in range(int(rng.integers(4, 10)) if len(channel) else 0):
-        cy, cx = channel[rng.integers(len(channel))]
-        for _ in range(int(rng.integers(5, 14))):
-            py, px = rng.normal((cy, cx), size / 40)
-            cv2.circle(dots, (int(px), int(py)), int(round(radius * rng.uniform(0.7, 1.4))), 1, -1)
-    mask[(dots > 0) & ~secondary] = 2
+    mean_radius = size / 110
+    centres = np.argwhere(room > 2 * mean_radius + 1)
+    yy, xx = np.mgrid[0:size, 0:size]
+    placed = np.empty((0, 3))  # (y, x, radius) of the discs so far
+    for _ in range(int(rng.integers(10, 18)) if len(centres) else 0):  # same field of view at any size
+        cy, cx = centres[rng.integers(len(centres))]
+        spread = size / rng.uniform(15, 35)
+        for _ in range(int(rng.integers(10, 24))):
+            r = max(0.8, float(mean_radius * np.clip(np.exp(rng.normal(0, 0.35)), 0.5, 2.2)))
+            py, px = rng.normal((cy, cx), spread)
+            if not (0 <= py < size and 0 <= px < size) or room[int(py), int(px)] < r + 1:
+                continue
+            if (np.hypot(placed[:, 0] - py, placed[:, 1] - px) < placed[:, 2] + r + 1.5).any():
+                continue
+            placed = np.vstack([placed, (py, px, r)])
+            y0, y1, x0, x1 = (int(max(0, v)) for v in (py - r - 1, py + r + 2, px - r - 1, px + r + 2))
+            window = (yy[y0:y1, x0:x1] + 0.5 - py) ** 2 + (xx[y0:y1, x0:x1] + 0.5 - px) ** 2 <= r * r
+            dots[y0:y1, x0:x1] |= window
+    return dots & ~secondary
 
-    matrix, prec, tert = rng.uniform(150, 175), rng.uniform(110, 135), rng.uniform(85, 110)
-    grey = np.choose(mask, [matrix, prec, tert]).astype(np.float32)
-    rim = cv2.morphologyEx(secondary.astype(np.uint8), cv2.MORPH_GRADIENT, np.ones((3, 3), np.uint8))
-    grey += 25 * cv2.GaussianBlur(rim.astype(np.float32), (0, 0), 1.0)
-    grey += 12 * _smooth_field(rng, size, 3) + 4 * _smooth_field(rng, size, max(4, size // 16))
-    return _finish(rng, grey, blur=rng.uniform(0.6, 1.4), noise=rng.uniform(3, 9)), mask
+
+def _scratches(rng: np.random.Generator, size: int) -> np.ndarray:
+    """A few faint straight polishing scratches (brighter or darker lines) at random angles."""
+    layer = np.zeros((size, size), np.float32)
+    for _ in range(int(rng.integers(0, 4))):
+        (y, x), angle, half = rng.uniform(0, size, 2), rng.uniform(0, np.pi), rng.uniform(0.1, 0.4) * size
+        dy, dx = np.sin(angle) * half, np.cos(angle) * half
+        value = float(rng.choice([-1, 1]) * rng.uniform(3, 8))
+        cv2.line(layer, (int(x - dx), int(y - dy)), (int(x + dx), int(y + dy)), value, 1)
+    return layer
+
+
+def make_super(rng: np.random.Generator, size: int = 256) -> tuple[np.ndarray, np.ndarray]:
+    """A Super-like γ/γ′ micrograph and its mask (0 matrix, 1 secondary, 2 tertiary).
+
+    ``size`` 256 matches a 512² Super image at half resolution (precipitate sizes, tertiary counts and
+    the low grey-level contrasts of NASA's Super1 were measured to set the ranges).
+    """
+    secondary = _secondary(rng, size)
+    mask = secondary.astype(np.uint8)
+    mask[_tertiary(rng, size, secondary)] = 2
+    matrix = rng.uniform(110, 190)
+    darker = rng.uniform(10, 18)  # secondary below the matrix; tertiary darker still
+    grey = np.choose(mask, [matrix, matrix - darker, matrix - darker - rng.uniform(10, 20)]).astype(
+        np.float32
+    )
+    outside = cv2.distanceTransform((~secondary).astype(np.uint8), cv2.DIST_L2, 3)
+    grey += rng.uniform(10, 20) * np.exp(-outside / (2 * size / 256)) * (mask == 0)  # bright γ rims
+    grey += 3 * _smooth_field(rng, size, max(4, size // 8)) + 4 * _smooth_field(
+        rng, size, 3
+    )  # shading as on Super1
+    grey += _scratches(rng, size)
+    return _finish(rng, grey, blur=rng.uniform(0.6, 1.1), noise=rng.uniform(3, 5.5)), mask
 
 
 def make_ebc(rng: np.random.Generator, size: int = 256) -> tuple[np.ndarray, np.ndarray]:

@@ -1,7 +1,9 @@
 """`python -m experiments data download|check`: get the NASA benchmark and look at what is on disk.
 
-python -m experiments data download [--dataset NAME|all] [--root DIR] [--from FILE_OR_DIR_OR_URL]
+python -m experiments data download [--dataset NAME|all] [--root DIR] [--from FILE_OR_DIR_OR_URL] [--force]
 python -m experiments data check [--dataset NAME|all] [--root DIR] [--keep-crack]
+
+Results go to stdout, errors to stderr (one line each, naming the file and the fix).
 """
 
 from __future__ import annotations
@@ -13,8 +15,8 @@ import numpy as np
 from rich.console import Console
 from rich.table import Table
 
-from datamodules.download import EXPECTED, SETS, count_files, fetch, set_name, verify
-from datamodules.io import DataError, default_root, list_images, read_mask
+from datamodules.download import EXPECTED, SETS, count_files, fetch, set_files, set_name, verify
+from datamodules.io import DataError, default_root, list_images, read_image, read_mask
 
 
 def _names(dataset: str) -> list[str]:
@@ -39,28 +41,48 @@ def class_fractions(
     return dm.class_names, fractions
 
 
-def check(names: list[str], root: Path, keep_crack: bool, console: Console) -> int:
-    """Print per-split counts and class fractions; return 1 when a set is missing or incomplete."""
+def image_problems(set_dir: Path) -> list[str]:
+    """Every image of the set read as training reads it: one line per file that cannot be."""
+    problems = []
+    for path in set_files(set_dir):
+        if not path.parent.name.endswith("_annot"):
+            try:
+                read_image(path)
+            except DataError as err:
+                problems.append(str(err).split("; ")[0])
+    return problems
+
+
+def check(names: list[str], root: Path, keep_crack: bool, console: Console, errors: Console) -> int:
+    """Print per-split counts and class fractions; return 1 when a set is missing, incomplete or damaged."""
     status = 0
     for name in names:
         set_dir = root / name
+        repair = f"run `python -m experiments data download --dataset {name.lower()} --root {root}`"
         if not set_dir.is_dir():
-            console.print(
-                f"[red]{set_dir}: missing[/red]; run `python -m experiments data download --dataset {name.lower()}`"
-            )
+            errors.print(f"[red]{set_dir}: missing[/red]; {repair}", soft_wrap=True)
             status = 1
             continue
-        classes, fractions = class_fractions(name, root, keep_crack)
+        problems = verify(set_dir) + image_problems(set_dir)
+        try:
+            classes, fractions = class_fractions(name, root, keep_crack)
+        except DataError as err:
+            classes, fractions = [], {}
+            problems.append(str(err).split("; ")[0])
+        first = {}
+        for problem in problems:  # one line per file: the first thing found wrong with it
+            first.setdefault(problem.split(": ")[0], problem)
         counts = count_files(set_dir)
         table = Table(title=f"{name} ({set_dir})")
         for column in ["split", "images", "masks", *classes]:
             table.add_column(column, justify="left" if column == "split" else "right")
         for split, (images, masks) in counts.items():
             label = "different_test (test_ood)" if split == "different_test" else split
-            table.add_row(label, str(images), str(masks), *(f"{f:.3f}" for f in fractions[split]))
+            shares = (f"{f:.3f}" for f in fractions[split]) if fractions else ()
+            table.add_row(label, str(images), str(masks), *shares)
         console.print(table)
-        for problem in verify(set_dir):
-            console.print(f"[yellow]warning[/yellow]: {problem}")
+        for problem in first.values():
+            errors.print(f"[red]error[/red]: {problem}; {repair} to repair it", soft_wrap=True)
             status = 1
         for split, (images, masks) in counts.items():
             if images < masks:
@@ -86,18 +108,21 @@ def main(argv: list[str]) -> int:
             p.add_argument(
                 "--from", dest="source", default=None, help="tarball, folder or URL (default: GitHub archive)"
             )
+            p.add_argument(
+                "--force", action="store_true", help="re-install every file even when the set verifies"
+            )
         else:
             p.add_argument("--keep-crack", action="store_true", help="EBC: count crack as its own class")
     args = parser.parse_args(argv)
     root = args.root or default_root()
-    console = Console()
+    console, errors = Console(), Console(stderr=True)
     try:
         names = _names(args.dataset)
         if args.action == "download":
-            for name, what in fetch(names, root, args.source).items():
-                console.print(f"{name}: {what} in {root / name}")
+            for name, what in fetch(names, root, args.source, force=args.force).items():
+                console.print(f"{name}: {what} in {root / name}", soft_wrap=True)
             return 0
-        return check(names, root, args.keep_crack, console)
+        return check(names, root, args.keep_crack, console, errors)
     except DataError as err:
-        console.print(f"[red]error[/red]: {err}", soft_wrap=True)
+        errors.print(f"[red]error[/red]: {err}", soft_wrap=True)
         return 2

@@ -21,6 +21,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
+from matplotlib.patches import Patch  # noqa: E402
 
 FALSE_POSITIVE = np.array([255, 210, 0], np.uint8)
 FALSE_NEGATIVE = np.array([255, 0, 255], np.uint8)
@@ -121,7 +122,11 @@ def make_figure(
             ax.set_title(caption, fontsize=9)
             ax.axis("off")
     fig.suptitle(f"{dm.dataset_name} {split}: false positive yellow, false negative magenta", fontsize=10)
-    fig.tight_layout()
+    legend = [(name, np.array(color)) for name, color in zip(dm.class_names[1:], colors[1:], strict=True)]
+    legend += [("false positive", FALSE_POSITIVE), ("false negative", FALSE_NEGATIVE)]
+    handles = [Patch(color=color / 255, label=name) for name, color in legend]
+    fig.legend(handles=handles, loc="lower center", ncol=len(handles), frameon=False, fontsize=9)
+    fig.tight_layout(rect=(0, 0.4 / fig.get_figheight(), 1, 1))  # room for the legend row
     output.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(output, dpi=100)
     plt.close(fig)

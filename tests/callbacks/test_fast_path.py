@@ -86,9 +86,11 @@ def test_fast_path_predicts_what_fp32_predicts(trained) -> None:
     agreement = (reference == predicted).float().mean().item()
     print(f"fp32 vs bf16-mixed+channels_last: {agreement:.4%} of pixels agree")
     assert agreement >= 0.99, f"{agreement:.4f} of pixels agree"
-    iou_fp32 = fp32.validate(model, data, verbose=False)[0]["val/iou"]
-    iou_fast = fast.validate(fast_model, data, verbose=False)[0]["val/iou"]
-    assert iou_fp32 > 0.3  # the net has learnt something: the comparison is not between two random nets
+    metrics_fp32 = fp32.validate(model, data, verbose=False)[0]
+    iou_fp32, iou_fast = metrics_fp32["val/iou"], fast.validate(fast_model, data, verbose=False)[0]["val/iou"]
+    # the net has learnt something: the comparison is not between two random nets (at 64 px the
+    # synthetic tertiary discs are sub-pixel, so the secondary class is the one to learn)
+    assert metrics_fp32["val/iou_secondary"] > 0.3
     print(f"val IoU fp32 {iou_fp32:.4f}, fast path {iou_fast:.4f}")
     assert abs(iou_fp32 - iou_fast) <= 0.005
 

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import json
+from types import SimpleNamespace
 
 import lightning as L
 import numpy as np
+import pytest
 import torch
 from PIL import Image
 
+from callbacks import results_writer
 from callbacks.overlays import PredictionOverlays, colorize
 from callbacks.results_writer import ResultsWriter
 from lightning_modules.segmentation import SegmentationModule
@@ -51,6 +54,19 @@ def test_results_json_and_overlays(monkeypatch, tmp_path) -> None:
     again = json.loads((other / "results.json").read_text())
     assert again["epochs"] == 2 and again["wall_time_s"] == results["wall_time_s"]
     assert again["metrics"]["test"]["iou"] == results["metrics"]["test"]["iou"]
+
+
+def test_a_short_run_keeps_its_wall_time(monkeypatch) -> None:
+    """A fit of 40 ms (a patched clock, so no machine is too fast for it) is reported as 0.04 s, not 0.0."""
+    clock = iter([100.0, 100.04])
+    monkeypatch.setattr(results_writer.time, "monotonic", lambda: next(clock))
+    writer = ResultsWriter()
+    writer.on_train_start(None, None)
+    writer.on_train_end(None, None)
+    trainer = SimpleNamespace(datamodule=None, callback_metrics={}, ckpt_path=None)
+    results = writer.results(trainer, SimpleNamespace(hparams={}))
+    assert results["wall_time_s"] == pytest.approx(0.04)
+    assert writer.state_dict()["train_time_s"] == pytest.approx(0.04)
 
 
 def test_colorize() -> None:

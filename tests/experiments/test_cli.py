@@ -16,9 +16,10 @@ DATASETS = sorted(
     if p.name not in ("defaults.yaml", "microlite_finetune.yaml", "microlite_cnn.yaml")
 )
 MODELS = sorted(f"models/{p.name}" for p in (CONFIGS / "models").glob("*.yaml"))
-TINY = [  # shrink any segmentation config to seconds on a CPU
+TINY = [  # shrink any segmentation config to seconds on a CPU, with no time budget (steps, not seconds)
     "--trainer.logger=false", "--trainer.enable_progress_bar=false", "--trainer.accelerator=cpu",
-    "--model.init_args.weights=none",
+    "--trainer.max_time=null", "--trainer.check_val_every_n_epoch=1", "--data.init_args.crop_size=null",
+    "--data.init_args.train_repeats=1", "--model.init_args.weights=none",
 ]  # fmt: skip
 
 
@@ -140,9 +141,9 @@ def test_given_root_dir_holds_checkpoints_and_wandb_run(tmp_path, monkeypatch) -
     monkeypatch.chdir(tmp_path)
     root = tmp_path / "run"
     cli_main(
-        ["fit", "--config", "demo.yaml", "--trainer.enable_progress_bar=false", "--trainer.accelerator=cpu",
-         "--trainer.max_epochs=1", "--data.init_args.size=32", "--data.init_args.num_train=2",
-         "--data.init_args.num_val=1", "--data.init_args.batch_size=2", f"--trainer.default_root_dir={root}"]
+        ["fit", "--config", "demo.yaml", *TINY[1:-1], "--trainer.max_epochs=1", "--data.init_args.size=32",
+         "--data.init_args.num_train=2", "--data.init_args.num_val=1", "--data.init_args.batch_size=2",
+         f"--trainer.default_root_dir={root}"]  # the W&B logger of defaults.yaml
     )  # fmt: skip
     assert (root / "checkpoints" / "best.ckpt").is_file()
     assert any((root / "wandb").glob("offline-run-*"))
