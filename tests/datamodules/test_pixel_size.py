@@ -135,3 +135,54 @@ def test_parsed_sizes_convert_to_nanometres(text, nm):
 def test_readable_units_from_nanometres():
     assert PixelSize.from_nm(4.2) == PixelSize(4.2, "nm")
     assert PixelSize.from_nm(1500.0) == PixelSize(1.5, "µm")
+
+
+def _folder_set(root, resolutions_cm):
+    """A FolderSegmentation tree whose training images carry the given pixels-per-cm (None: no tag)."""
+    from PIL import Image
+
+    for split, values in (("train", resolutions_cm), ("val", [None])):
+        (root / split / "images").mkdir(parents=True)
+        (root / split / "masks").mkdir(parents=True)
+        for i, per_cm in enumerate(values):
+            tags = {"resolution": (per_cm, per_cm), "resolutionunit": "CENTIMETER"} if per_cm else {}
+            tifffile.imwrite(root / split / "images" / f"s{i}.tif", PIXELS, **tags)
+            Image.fromarray(np.zeros(PIXELS.shape, np.uint8)).save(root / split / "masks" / f"s{i}.png")
+
+
+def _datamodule(root, **kwargs):
+    from datamodules import FolderSegmentation
+
+    classes = [{"name": "matrix", "index": 0}, {"name": "pore", "index": 1}]
+    return FolderSegmentation(root=str(root), classes=classes, scale=0.5, **kwargs)
+
+
+def test_the_training_pixel_size_comes_from_the_files_once_read(tmp_path):
+    _folder_set(tmp_path, [2.5e6, 2.5e6])  # 4 nm
+    data = _datamodule(tmp_path)
+    assert data.pixel_size_nm is None  # nothing read yet (the CLI links it at construction)
+    data.setup("fit")
+    assert data.pixel_size_nm == pytest.approx(8.0)  # seen at half resolution
+
+
+def test_differing_or_missing_pixel_sizes_record_none(tmp_path):
+    _folder_set(tmp_path / "mixed", [2.5e6, 5e6])
+    data = _datamodule(tmp_path / "mixed")
+    data.setup("fit")
+    with pytest.warns(UserWarning, match=r"pixel sizes from 2 to 4 nm.*data.init_args.pixel_size"):
+        assert data.pixel_size_nm is None
+    _folder_set(tmp_path / "partly", [2.5e6, None])
+    data = _datamodule(tmp_path / "partly")
+    data.setup("fit")
+    assert data.pixel_size_nm is None
+
+
+def test_a_configured_pixel_size_wins_and_a_bad_one_names_the_key(tmp_path):
+    from datamodules import DataError
+
+    _folder_set(tmp_path, [2.5e6])
+    assert _datamodule(tmp_path, pixel_size="0.5um").pixel_size_nm == pytest.approx(1000.0)
+    with pytest.raises(DataError, match=r"data.pixel_size: pixel size '3' has no unit"):
+        _datamodule(tmp_path, pixel_size="3")
+    with pytest.raises(DataError, match=r"data.intensity: 'auto' is not a rule; use one of percentile"):
+        _datamodule(tmp_path, intensity="auto")
