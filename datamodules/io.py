@@ -72,8 +72,8 @@ def _read_or_fail(path: str | Path, palette_to_rgb: bool) -> tuple[np.ndarray, C
         raise DataError(f"{path}: cannot be read ({err.strerror}); fix the file permissions") from err
     except (OSError, ValueError, IndexError, SyntaxError) as err:
         raise DataError(
-            f"{path}: corrupt, truncated or not an image ({err}); replace the file, "
-            "e.g. re-run `python -m experiments data download`"
+            f"{path}: corrupt, truncated or not an image ({err}); replace or re-export the file "
+            "(for the NASA sets: re-run `python -m experiments data download`)"
         ) from err
 
 

@@ -191,6 +191,12 @@ def predict_file(
     return record, result["summary"]
 
 
+def _failure(path: Path, err: Exception) -> str:
+    """One line naming the file: our errors already start with it; others get its name and their type."""
+    message = str(err) if isinstance(err, ValueError) else f"{type(err).__name__}: {err}"
+    return message if message.startswith(str(path)) else f"{path}: {message}"
+
+
 def _intensity_warning(args: argparse.Namespace, meta: SegmenterMeta) -> None:
     if args.scale and args.scale != meta.intensity:
         print(
@@ -221,15 +227,15 @@ def main(argv: list[str] | None = None) -> int:
 
     records, summaries, failures = {}, {}, {}
     for path in tqdm(files, desc="images", unit="img", disable=args.quiet or len(files) == 1):
-        try:
-            with warnings.catch_warnings(record=True) as caught:
-                warnings.simplefilter("always")
+        summary = None
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            try:
                 records[names[path]], summary = predict_file(net, meta, path, names[path], args, device)
-            for warning in caught:
-                print(f"warning: {warning.message}", file=sys.stderr)
-        except Exception as err:  # one bad file must not stop a folder run; it is reported below
-            failures[path] = f"{type(err).__name__}: {err}" if not isinstance(err, ValueError) else str(err)
-            continue
+            except Exception as err:  # one bad file must not stop a folder run; it is reported below
+                failures[path] = _failure(path, err)
+        for warning in caught:
+            print(f"warning: {warning.message}", file=sys.stderr)
         if summary is not None:
             summaries[names[path]] = summary
     header = {
@@ -240,6 +246,6 @@ def main(argv: list[str] | None = None) -> int:
     write_predictions(args.output, header, records)
     write_summary(summaries, args.output)
     print(f"segmented {len(files) - len(failures)}/{len(files)} image(s) into {args.output}")
-    for path, message in failures.items():
-        print(f"FAILED {path}: {message}", file=sys.stderr)
+    for message in failures.values():
+        print(f"FAILED {message}", file=sys.stderr)
     return 1 if failures else 0
