@@ -147,3 +147,14 @@ def test_pairing_without_orphans_is_silent(tmp_path):
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         assert len(pair_by_name(tmp_path / "i", tmp_path / "m", lambda p: [p.name])) == 1
+
+
+def test_microlite_reads_a_sixteen_bit_png_through_the_same_reader(tmp_path):
+    """MicroLite's specimens used PIL's own 8-bit conversion, which clips 16-bit values to white."""
+    from datamodules.microlite import load_specimen
+
+    ramp = np.tile(np.arange(64, dtype=np.uint16) * 64, (64, 1))  # 12-bit values
+    Image.fromarray(ramp).save(tmp_path / "tem.png")
+    grey = load_specimen(tmp_path / "tem.png", 32)
+    assert np.array_equal(grey[0], read_image(tmp_path / "tem.png")[0, :, 0])
+    assert grey.min() == 0 and grey.max() == 255
