@@ -60,7 +60,7 @@ def resample_factor(
 ) -> tuple[float, str]:
     """The resize factor for image ``path`` and the reason for it (see the module docstring)."""
     if forced is not None:
-        return forced, f"--resample {forced:g}"
+        return forced, "--resample none" if forced == 1.0 else f"--resample {forced:g}"
     trained = PixelSize.from_nm(meta.pixel_size_nm) if meta.pixel_size_nm else None
     if trained and calibration:
         return calibration.size.nm / meta.pixel_size_nm, f"to the training pixel size {trained}"
