@@ -16,6 +16,7 @@ row, flipping 2 % of its pixels), and a test score must not depend on ``eval_bat
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
@@ -29,6 +30,9 @@ from torch.utils.data import DataLoader, Dataset, default_collate
 
 from datamodules.class_kinds import resolve_kinds
 from datamodules.decoded_cache import DecodedCache, decoding_fingerprint
+from datamodules.intensity import DEFAULT_RULE, INTENSITY_RULES, IntensityRule
+from datamodules.io import DataError
+from datamodules.pixel_size import parse_pixel_size
 from datamodules.samples import (
     FilePair,
     LazySamples,
@@ -56,12 +60,34 @@ IGNORE_INDEX = 255
 
 
 def read_pairs(
-    pairs: Iterable[tuple[Path, Path]], decode: Callable[[np.ndarray, Path], np.ndarray], color: bool = False
+    pairs: Iterable[tuple[Path, Path]],
+    decode: Callable[[np.ndarray, Path], np.ndarray],
+    color: bool = False,
+    intensity: str = DEFAULT_RULE,
 ) -> list[FilePair]:
-    """Image/mask file pairs as sources; ``decode(raw mask, mask path)`` gives class indices of the image's size."""
+    """Image/mask file pairs as sources; ``decode(raw mask, mask path)`` gives class indices of the image's
+    size, ``intensity`` is the rule that turns the image into 8 bits (`datamodules.intensity`)."""
     return [
-        FilePair(image_path.stem, image_path, mask_path, decode, color) for image_path, mask_path in pairs
+        FilePair(image_path.stem, image_path, mask_path, decode, color, intensity)
+        for image_path, mask_path in pairs
     ]
+
+
+def common_pixel_nm(sizes: Sequence[float | None], split: str) -> float | None:
+    """The pixel side (nm) all of a split's files record (within 1 %), else None (with a warning when
+    they differ)."""
+    if not sizes or None in sizes:
+        return None
+    low, high = min(sizes), max(sizes)
+    if high > 1.01 * low:
+        warnings.warn(
+            f"the {split} images record pixel sizes from {low:g} to {high:g} nm, so no training pixel "
+            "size is stored and `predict` resamples by `scale` only; set data.init_args.pixel_size if "
+            "they really share one",
+            stacklevel=2,
+        )
+        return None
+    return float(np.median(sizes))
 
 
 class SegmentationDataset(Dataset):
@@ -154,6 +180,11 @@ class SegmentationDataModule(L.LightningDataModule):
         cache_dir: keep decoded samples there as ``.npy`` files (memory-mapped when read lazily).
         class_kinds: ``matrix`` / ``particles`` / ``layer`` per class, how `measure` treats it
             (``datamodules.class_kinds``; ``None`` entries take the default).
+        intensity: how 16-bit and float images become 8-bit (`datamodules.intensity`); stored in
+            the checkpoint so that `predict` reads images the same way.
+        pixel_size: the side of one pixel of the images on disk (``"4.2nm"``), when their files do not
+            record it (a recorded one is read from the training images); with ``scale`` it gives the
+            resolution stored in the checkpoint, to which `predict` resamples its inputs.
     """
 
     dataset_name: str = "segmentation"
@@ -175,6 +206,8 @@ class SegmentationDataModule(L.LightningDataModule):
         memory_budget: float | None = None,
         cache_dir: str | None = None,
         class_kinds: Sequence[str | None] | None = None,
+        intensity: IntensityRule = DEFAULT_RULE,
+        pixel_size: str | None = None,
     ) -> None:
         super().__init__()
         if scale <= 0:
@@ -183,6 +216,15 @@ class SegmentationDataModule(L.LightningDataModule):
             raise ValueError(f"storage must be auto, memory or lazy, got {storage!r}")
         if memory_budget is not None and memory_budget < 0:
             raise ValueError(f"memory_budget is in GiB and must be >= 0, got {memory_budget}")
+        try:
+            self.pixel_size = parse_pixel_size(pixel_size)
+        except ValueError as err:
+            raise DataError(f"data.pixel_size: {err}") from err
+        if intensity not in INTENSITY_RULES:
+            raise DataError(
+                f"data.intensity: {intensity!r} is not a rule; use one of {', '.join(INTENSITY_RULES)}"
+            )
+        self.intensity = intensity
         self.class_names = list(class_names)
         self.num_classes = len(self.class_names)
         colors = class_colors or [PALETTE[i % len(PALETTE)] for i in range(self.num_classes)]
@@ -198,6 +240,18 @@ class SegmentationDataModule(L.LightningDataModule):
         self.storage, self.memory_budget, self.cache_dir = storage, memory_budget, cache_dir
         self.storage_plans: dict[str, StoragePlan] = {}  # as logged
         self._cache: dict[str, Sequence[Sample]] = {}
+        self._sources: dict[str, Sequence[Source]] = {}
+
+    @property
+    def pixel_size_nm(self) -> float | None:
+        """Side in nm of a pixel as the network sees it (after ``scale``): from ``pixel_size``, else from
+        the training files' metadata once they are listed (`setup`; headers only); None when unknown."""
+        if self.pixel_size is not None:
+            return self.pixel_size.nm / self.scale
+        if "train" not in self._sources:
+            return None
+        found = common_pixel_nm([s.recorded_pixel_nm() for s in self._sources["train"]], "train")
+        return found / self.scale if found else None
 
     # -- what a subclass provides -------------------------------------------------------------
     def load_split(self, split: str) -> Sequence[Source]:
@@ -209,7 +263,7 @@ class SegmentationDataModule(L.LightningDataModule):
         """The split's samples, rescaled: decoded once and kept in memory, or decoded on each access."""
         if split not in self._cache:
             label = f"{self.dataset_name} {split}"
-            sources = self.load_split(split)
+            sources = self._sources[split] = self.load_split(split)
             processes = self.trainer.num_devices if self.trainer is not None else 1
             budget, origin = memory_budget(self.memory_budget, processes)
             held = sum(p.decoded_bytes for p in self.storage_plans.values() if p.mode == "memory")

@@ -46,7 +46,12 @@ NOT_DECODING = {
     "trainer", "prepare_data_per_node", "allow_zero_length_dataloader_with_multiple_devices",
 }  # fmt: skip
 #: modules whose code decides what a decoded sample is (the DataModule's own module is added)
-DECODING_MODULES = ("datamodules.io", "datamodules.masks", "datamodules.transforms")
+DECODING_MODULES = (
+    "datamodules.io",
+    "datamodules.intensity",
+    "datamodules.masks",
+    "datamodules.transforms",
+)
 
 
 def decoding_fingerprint(datamodule: object) -> str:

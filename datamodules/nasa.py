@@ -106,7 +106,11 @@ class NASABenchmark(SegmentationDataModule):
     def load_split(self, split: str) -> list[FilePair]:
         """The split's file pairs; every evaluated image must hold ``eval_crop`` (checked from headers)."""
         base, name = self.set_dir(), SPLIT_FOLDERS[split]
-        pairs = read_pairs(pair_by_name(base / name, base / f"{name}_annot", self.mask_names), self.decode)
+        pairs = read_pairs(
+            pair_by_name(base / name, base / f"{name}_annot", self.mask_names),
+            self.decode,
+            intensity=self.intensity,
+        )
         box = self.scaled_eval_crop()
         if split == "train" or box is None:
             return pairs

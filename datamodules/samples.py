@@ -2,7 +2,7 @@
 
 A DataModule's ``load_split`` lists *sources*: a :class:`FilePair` (image + mask files), a
 :class:`Generated` sample (synthetic micrographs) or an already decoded :class:`Sample`. Each source
-knows its pixel size without decoding (file headers) and decodes itself on demand. :func:`plan_storage`
+knows its size and recorded pixel size without decoding (file headers) and decodes itself on demand. :func:`plan_storage`
 adds the headers up (:data:`BYTES_PER_PIXEL` per pixel, times ``scale²``) and keeps the split in memory
 when it fits the memory budget: the benchmark sets are a few MB, and an epoch then costs only
 augmentation. A bigger split is read lazily (:class:`LazySamples`): every access decodes one sample, so
@@ -23,7 +23,9 @@ from typing import TYPE_CHECKING, Literal, overload
 import numpy as np
 from tqdm.auto import tqdm
 
+from datamodules.intensity import DEFAULT_RULE
 from datamodules.io import check_same_size, read_image, read_mask, read_size
+from datamodules.pixel_size import file_calibration
 from datamodules.transforms import rescale
 
 if TYPE_CHECKING:
@@ -56,6 +58,10 @@ class Sample:
         """Already in memory: never written to the disk cache."""
         return None
 
+    def recorded_pixel_nm(self) -> float | None:
+        """Made in memory: no file records its pixel size."""
+        return None
+
 
 @dataclass(frozen=True)
 class FilePair:
@@ -66,6 +72,7 @@ class FilePair:
     mask_path: Path
     decode: Callable[[np.ndarray, Path], np.ndarray]
     color: bool = False
+    intensity: str = DEFAULT_RULE
 
     def size(self) -> tuple[int, int]:
         """(H, W) from both headers; a mask of another size fails here, before any decoding."""
@@ -74,7 +81,7 @@ class FilePair:
         return image
 
     def load(self) -> Sample:
-        image = read_image(self.image_path)
+        image = read_image(self.image_path, self.intensity)
         mask = self.decode(read_mask(self.mask_path, color=self.color), self.mask_path)
         check_same_size(image.shape[:2], mask.shape[:2], self.image_path, self.mask_path)
         return Sample(self.name, image, mask)
@@ -86,6 +93,11 @@ class FilePair:
             stat = path.stat()
             parts.append(f"{path.resolve()}:{stat.st_mtime_ns}:{stat.st_size}")
         return "|".join(parts)
+
+    def recorded_pixel_nm(self) -> float | None:
+        """The pixel side (nm) the image file's metadata records (headers only), or None."""
+        calibration = file_calibration(self.image_path)
+        return calibration.size.nm if calibration else None
 
 
 @dataclass(frozen=True)
@@ -106,6 +118,9 @@ class Generated:
 
     def identity(self) -> str:
         return f"{self.make.__module__}.{self.make.__qualname__}{self.args!r}"
+
+    def recorded_pixel_nm(self) -> float | None:
+        return None
 
 
 Source = Sample | FilePair | Generated

@@ -11,6 +11,7 @@ import torch
 from lightning.pytorch.cli import OptimizerCallable
 from torch import nn
 
+from datamodules.intensity import DEFAULT_RULE
 from lightning_modules.losses import BCEDiceLoss
 from lightning_modules.metrics import SegmentationMetrics
 
@@ -40,6 +41,10 @@ class SegmentationModule(L.LightningModule):
             stored so that a checkpoint is self-describing.
         class_kinds: ``matrix`` / ``particles`` / ``layer`` per class, also from the datamodule; stored
             so that `predict` measures each class as the data declared it (``datamodules.class_kinds``).
+        intensity, scale, pixel_size_nm: the datamodule's preprocessing (linked by the CLI): its
+            intensity rule, the factor its images were resized by, and the pixel side in nm the
+            network saw (None when unknown; filled from the training files' metadata at fit). Stored
+            so that `predict` reads and resamples its inputs as training did.
         weights: pretraining source for ``lightning_modules.weights.load_weights``; applied when
             fitting starts (``setup("fit")``), so loading a checkpoint never fetches it again.
         optimizer: injected by the CLI; ``None`` is the paper's Adam at lr 2e-4.
@@ -55,6 +60,9 @@ class SegmentationModule(L.LightningModule):
         mean: tuple[float, float, float] = IMAGENET_MEAN,
         std: tuple[float, float, float] = IMAGENET_STD,
         class_kinds: list[str] | None = None,
+        intensity: str = DEFAULT_RULE,
+        scale: float = 1.0,
+        pixel_size_nm: float | None = None,
         weights: str | dict[str, str] = "none",
         bce_weight: float = 0.7,
         dice_weight: float = 0.3,
@@ -79,6 +87,9 @@ class SegmentationModule(L.LightningModule):
                 "mean": tuple(mean),
                 "std": tuple(std),
                 "class_kinds": list(class_kinds) if class_kinds else None,
+                "intensity": intensity,
+                "scale": float(scale),
+                "pixel_size_nm": pixel_size_nm,
                 "weights": weights,
                 "bce_weight": bce_weight,
                 "dice_weight": dice_weight,
@@ -96,6 +107,9 @@ class SegmentationModule(L.LightningModule):
 
     # -- set-up ---------------------------------------------------------------------------------
     def setup(self, stage: str) -> None:
+        if stage == "fit" and self.hparams.pixel_size_nm is None:  # the training files may record it
+            datamodule = getattr(self._trainer, "datamodule", None)
+            self.hparams.pixel_size_nm = getattr(datamodule, "pixel_size_nm", None)
         if stage == "fit" and not self._weights_applied:
             from lightning_modules.weights import load_weights
 

@@ -20,12 +20,14 @@ from pathlib import Path
 import numpy as np
 from tqdm.auto import tqdm
 
+from datamodules.pixel_size import Calibration, PixelSize, parse_pixel_size
 from experiments.apply.folder_report import report_lines, write_summary
 from experiments.apply.imageio import read_index_mask
 from experiments.apply.mask_classes import MaskError, class_table
 from experiments.apply.measure_report import for_summary, write_measurements
-from experiments.apply.measurements import MeasureSettings, measure_mask, parse_pixel_size
+from experiments.apply.measurements import MeasureSettings, measure_mask
 from experiments.apply.particles import SPLIT_DEPTH, SPLIT_MIN_AREA
+from experiments.apply.records import describe_calibrations, mask_calibration, recorded_calibrations
 from experiments.apply.uncertainty import FIELDS
 
 MASK_SUFFIXES = (".png", ".tif", ".tiff")
@@ -84,6 +86,22 @@ def settings_from(args: argparse.Namespace) -> MeasureSettings:
     )
 
 
+def folder_pixel_size(calibrations: list[Calibration | None]) -> PixelSize | None:
+    """The pixel size of the folder's statistics: the one every mask shares (within 1 %), else None.
+
+    Pooled particle sizes in physical units need one pixel size; masks of different resolutions are
+    summarised in pixels (each image's own files keep its physical units), and that is said once.
+    """
+    sizes = [c.size if c else None for c in calibrations]
+    if not sizes or None in sizes:
+        return None
+    low, high = min(s.nm for s in sizes), max(s.nm for s in sizes)
+    if high > 1.01 * low:
+        print(f"note: the masks' pixel sizes differ ({low:g}-{high:g} nm); the folder summary is in px")
+        return None
+    return sizes[0]
+
+
 def find_masks(folder: Path) -> list[Path]:
     """The mask file itself, or a folder's ``*_mask.*`` files as written by `predict`; otherwise every
     PNG/TIFF in the folder that is not one of our pictures."""
@@ -117,7 +135,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--masks", required=True, type=Path, help="folder of masks (e.g. predict's output), or one mask"
     )
     parser.add_argument("--output", type=Path, help="where to write (default: the masks' folder)")
-    parser.add_argument("--pixel-size", help="side of one pixel with its unit, e.g. 4.2nm, 0.5um, 1.3µm")
+    parser.add_argument(
+        "--pixel-size",
+        help="side of one pixel with its unit, e.g. 4.2nm, 0.5um, 1.3µm (default: what predict recorded "
+        "in predictions.json, else the mask file's own metadata)",
+    )
     parser.add_argument(
         "--class-values",
         nargs="+",
@@ -144,7 +166,7 @@ def main(argv: list[str] | None = None) -> int:
         return found
 
     try:
-        pixel = parse_pixel_size(args.pixel_size)
+        given = parse_pixel_size(args.pixel_size)
         settings = settings_from(args)
         paths = find_masks(args.masks)
         folder = args.masks if args.masks.is_dir() else args.masks.parent
@@ -164,21 +186,27 @@ def main(argv: list[str] | None = None) -> int:
         )
         return 2
     print(source)
-    results = {}
+    results, calibrations = {}, {}
+    recorded = recorded_calibrations(folder)
     stems = output_stems(paths)
     for path in tqdm(paths, desc="masks", unit="mask", disable=args.quiet or len(paths) == 1):
         if path in failures:
             continue
         try:
             mask = table.indices(read_index_mask(path), path)
+            calibrations[path] = mask_calibration(path, stems[path], given, recorded)
+            pixel = calibrations[path].size if calibrations[path] else None
             result = measure_mask(mask, table.names, table.kinds, pixel, settings)
         except (ValueError, MaskError) as err:
             failures[path] = str(err)
             continue
         write_measurements(result, out_dir, stems[path], pixel)
         results[stems[path]] = for_summary(result)
+    pixel = folder_pixel_size(list(calibrations.values()))
     rows = write_summary(results, out_dir, pixel)
     print(f"measured {len(results)} mask(s) into {out_dir}")
+    for line in describe_calibrations({stems[p]: c for p, c in calibrations.items()}):
+        print(f"  {line}")
     print("\n".join(report_lines(rows, pixel)))
     for path, message in failures.items():
         print(f"FAILED {path}: {message}", file=sys.stderr)

@@ -45,9 +45,9 @@ def _count_reads(monkeypatch) -> list[Path]:
     reads: list[Path] = []
     real = storage.read_image
 
-    def counting(path):
+    def counting(path, *args):
         reads.append(Path(path))
-        return real(path)
+        return real(path, *args)
 
     monkeypatch.setattr(storage, "read_image", counting)
     return reads

@@ -12,9 +12,10 @@ import tifffile
 from PIL import Image
 from scipy import stats
 
+from datamodules.pixel_size import PixelSize, parse_pixel_size
 from experiments.apply import measure as measure_cmd
 from experiments.apply.imageio import read_index_mask, write_index_mask
-from experiments.apply.measurements import PixelSize, measure_mask, parse_pixel_size
+from experiments.apply.measurements import measure_mask
 from experiments.bench import shapes
 
 NAMES = ["matrix", "secondary", "tertiary"]
