@@ -8,6 +8,7 @@ augmentation), applies the train/eval presets and builds the loaders with the ba
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,7 +19,9 @@ import torch
 from lightning.pytorch.overrides.distributed import UnrepeatedDistributedSampler
 from torch.utils.data import DataLoader, Dataset
 
-from datamodules.io import check_same_size, read_image, read_mask
+from datamodules.intensity import DEFAULT_RULE, INTENSITY_RULES, IntensityRule
+from datamodules.io import DataError, check_same_size, read_mask, read_micrograph
+from datamodules.pixel_size import parse_pixel_size
 from datamodules.transforms import (
     IMAGENET_MEAN,
     IMAGENET_STD,
@@ -33,24 +36,48 @@ PALETTE = ((0, 0, 0), (0, 0, 255), (255, 0, 0), (0, 255, 0), (255, 255, 0), (255
 
 @dataclass(frozen=True)
 class Sample:
-    """One decoded pair: ``image`` uint8 (H, W, 3), ``mask`` uint8 (H, W) class indices."""
+    """One decoded pair: ``image`` uint8 (H, W, 3), ``mask`` uint8 (H, W) class indices, and the pixel
+    side in nm that the image's file records (``None`` when it records none)."""
 
     name: str
     image: np.ndarray
     mask: np.ndarray
+    pixel_nm: float | None = None
 
 
 def read_pairs(
-    pairs: Iterable[tuple[Path, Path]], decode: Callable[[np.ndarray, Path], np.ndarray], color: bool = False
+    pairs: Iterable[tuple[Path, Path]],
+    decode: Callable[[np.ndarray, Path], np.ndarray],
+    color: bool = False,
+    intensity: str = DEFAULT_RULE,
 ) -> list[Sample]:
     """Read image/mask file pairs; ``decode(raw mask, mask path)`` gives class indices of the image's size."""
     samples = []
     for image_path, mask_path in pairs:
-        image = read_image(image_path)
+        micrograph = read_micrograph(image_path, intensity)
         mask = decode(read_mask(mask_path, color=color), mask_path)
-        check_same_size(image, mask, image_path, mask_path)
-        samples.append(Sample(image_path.stem, image, mask))
+        check_same_size(micrograph.image, mask, image_path, mask_path)
+        calibration = micrograph.calibration
+        pixel_nm = calibration.size.nm if calibration else None
+        samples.append(Sample(image_path.stem, micrograph.image, mask, pixel_nm))
     return samples
+
+
+def common_pixel_nm(samples: Sequence[Sample], split: str) -> float | None:
+    """The pixel side (nm) all samples share (within 1 %), else None (with a warning when they differ)."""
+    sizes = [s.pixel_nm for s in samples]
+    if not sizes or None in sizes:
+        return None
+    low, high = min(sizes), max(sizes)
+    if high > 1.01 * low:
+        warnings.warn(
+            f"the {split} images record pixel sizes from {low:g} to {high:g} nm, so no training pixel "
+            "size is stored and `predict` resamples by `scale` only; set data.init_args.pixel_size if "
+            "they really share one",
+            stacklevel=2,
+        )
+        return None
+    return float(np.median(sizes))
 
 
 class SegmentationDataset(Dataset):
@@ -91,6 +118,11 @@ class SegmentationDataModule(L.LightningDataModule):
         train_repeats: how many times the training split is repeated per epoch (one-shot sets).
         augment: training preset of datamodules/transforms.py: ``nasa_super`` / ``nasa_ebc`` (NASA's
             pipelines), ``strong``, ``upright`` or ``basic`` (ours).
+        intensity: how 16-bit and float images become 8-bit (`datamodules.intensity`); stored in
+            the checkpoint so that `predict` reads images the same way.
+        pixel_size: the side of one pixel of the images on disk (``"4.2nm"``), when their files do not
+            record it (a recorded one is read from the training images); with ``scale`` it gives the
+            resolution stored in the checkpoint, to which `predict` resamples its inputs.
     """
 
     dataset_name: str = "segmentation"
@@ -108,10 +140,21 @@ class SegmentationDataModule(L.LightningDataModule):
         crop_size: int | None = None,
         train_repeats: int = 1,
         augment: Preset = "basic",
+        intensity: IntensityRule = DEFAULT_RULE,
+        pixel_size: str | None = None,
     ) -> None:
         super().__init__()
         if scale <= 0:
             raise ValueError(f"scale must be > 0, got {scale}")
+        try:
+            self.pixel_size = parse_pixel_size(pixel_size)
+        except ValueError as err:
+            raise DataError(f"data.pixel_size: {err}") from err
+        if intensity not in INTENSITY_RULES:
+            raise DataError(
+                f"data.intensity: {intensity!r} is not a rule; use one of {', '.join(INTENSITY_RULES)}"
+            )
+        self.intensity = intensity
         self.class_names = list(class_names)
         self.num_classes = len(self.class_names)
         colors = class_colors or [PALETTE[i % len(PALETTE)] for i in range(self.num_classes)]
@@ -125,6 +168,17 @@ class SegmentationDataModule(L.LightningDataModule):
         self.test_set_names = ["test"]
         self._cache: dict[str, list[Sample]] = {}
 
+    @property
+    def pixel_size_nm(self) -> float | None:
+        """Side in nm of a pixel as the network sees it (after ``scale``): from ``pixel_size``, else from
+        the training files' metadata once they are read (`setup`); None when unknown."""
+        if self.pixel_size is not None:
+            return self.pixel_size.nm / self.scale
+        if "train" not in self._cache:
+            return None
+        found = common_pixel_nm(self._cache["train"], "train")
+        return found / self.scale if found else None
+
     # -- what a subclass provides -------------------------------------------------------------
     def load_split(self, split: str) -> list[Sample]:
         """Decoded samples of ``split`` (``train``, ``val``, ``test`` or a name in ``test_set_names``)."""
@@ -137,7 +191,7 @@ class SegmentationDataModule(L.LightningDataModule):
             scaled = []
             for s in self.load_split(split):
                 image, mask = rescale(s.image, s.mask, self.scale)
-                scaled.append(Sample(s.name, image, mask))
+                scaled.append(Sample(s.name, image, mask, s.pixel_nm))
             self._cache[split] = scaled
         return self._cache[split]
 

@@ -129,4 +129,6 @@ class FolderSegmentation(SegmentationDataModule):
         return decode_indices(raw, self.mapping, source)
 
     def load_split(self, split: str) -> list[Sample]:
-        return read_pairs(self._pairs(split), self.decode, color=self.colors is not None)
+        return read_pairs(
+            self._pairs(split), self.decode, color=self.colors is not None, intensity=self.intensity
+        )

@@ -1,7 +1,10 @@
 """Read micrographs and masks from disk, pair them by name, and fail with errors that say what to do.
 
-Every image comes back as ``uint8 (H, W, 3)`` whatever was on disk (8/16-bit, grey/RGB/RGBA TIFF or
-any format PIL reads), so the rest of the suite never sees bit depths or channel layouts.
+The one reader of micrographs, for training and `predict` alike: every image comes back as
+``uint8 (H, W, 3)`` whatever was on disk (8/16-bit/float, grey/RGB/RGBA/palette TIFF or any format
+PIL reads; multi-page files give their first page, with a warning), turned into 8 bits by the data
+set's intensity rule (`datamodules.intensity`), together with the pixel size its metadata records
+(`datamodules.pixel_size`). So the rest of the suite never sees bit depths or channel layouts.
 """
 
 from __future__ import annotations
@@ -9,13 +12,21 @@ from __future__ import annotations
 import os
 import warnings
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import tifffile
 from PIL import Image
 
+from datamodules.intensity import DEFAULT_RULE, to_uint8
+from datamodules.pixel_size import Calibration, read_calibration
+
 IMAGE_SUFFIXES = (".tif", ".tiff", ".png", ".jpg", ".jpeg", ".bmp")
+#: the smallest side an image may have (reflect padding and resizing need two pixels)
+MIN_SIDE = 2
+#: PIL modes that are not grey/RGB(A) or raw numbers: converted to RGB
+_CONVERT_TO_RGB = ("CMYK", "YCbCr", "LAB", "HSV")
 
 
 class DataError(ValueError):
@@ -27,46 +38,51 @@ def default_root() -> Path:
     return Path(os.environ.get("MICROSEG_DATA", "data"))
 
 
+@dataclass(frozen=True)
+class Micrograph:
+    """A micrograph as the networks see it: ``image`` uint8 (H, W, 3), and its file's calibration."""
+
+    image: np.ndarray
+    calibration: Calibration | None
+
+
+def _read(path: Path, palette_to_rgb: bool) -> tuple[np.ndarray, Calibration | None, int]:
+    """The first image of the file, its calibration (TIFF only) and its number of pages or frames."""
+    if path.suffix.lower() in (".tif", ".tiff"):
+        # The first page, not the series: NASA's RGBA masks carry shape metadata that confuses series parsing.
+        with tifffile.TiffFile(path) as tif:
+            return tif.pages[0].asarray(), read_calibration(tif), len(tif.pages)
+    with Image.open(path) as img:
+        img.load()
+        frames = getattr(img, "n_frames", 1)
+        if palette_to_rgb and img.mode in ("P", "PA"):
+            img = img.convert("RGBA" if img.mode == "PA" or "transparency" in img.info else "RGB")
+        elif img.mode in _CONVERT_TO_RGB:
+            img = img.convert("RGB")
+        return np.asarray(img), None, frames
+
+
+def _read_or_fail(path: str | Path, palette_to_rgb: bool) -> tuple[np.ndarray, Calibration | None, int]:
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"{path}: file not found; check the path (and the data root) or re-download the data")
+    try:
+        return _read(path, palette_to_rgb)
+    except PermissionError as err:
+        raise DataError(f"{path}: cannot be read ({err.strerror}); fix the file permissions") from err
+    except (OSError, ValueError, IndexError, SyntaxError) as err:
+        raise DataError(
+            f"{path}: corrupt, truncated or not an image ({err}); replace or re-export the file "
+            "(for the NASA sets: re-run `python -m experiments data download`)"
+        ) from err
+
+
 def read_array(path: str | Path, palette_to_rgb: bool = False) -> np.ndarray:
     """Raw pixel array of an image file (first page of a TIFF), without any conversion.
 
     ``palette_to_rgb`` expands a palette PNG to its colours (colour masks) instead of its indices.
     """
-    path = Path(path)
-    if not path.is_file():
-        raise DataError(f"{path}: file not found; check the path (and the data root) or re-download the data")
-    try:
-        if path.suffix.lower() in (".tif", ".tiff"):
-            # The first page, not the series: NASA's RGBA masks carry shape metadata that confuses series parsing.
-            with tifffile.TiffFile(path) as tif:
-                return tif.pages[0].asarray()
-        with Image.open(path) as img:
-            img.load()
-            if palette_to_rgb and img.mode in ("P", "PA"):
-                img = img.convert("RGB")
-            return np.asarray(img)
-    except PermissionError as err:
-        raise DataError(f"{path}: cannot be read ({err.strerror}); fix the file permissions") from err
-    except (OSError, ValueError, IndexError, SyntaxError) as err:
-        raise DataError(
-            f"{path}: corrupt, truncated or not an image ({err}); replace the file, "
-            "e.g. re-run `python -m experiments data download`"
-        ) from err
-
-
-def to_uint8(array: np.ndarray) -> np.ndarray:
-    """Scale any bit depth to 0-255: integers by the smallest power-of-two range holding their maximum."""
-    if array.dtype == np.uint8:
-        return array
-    if array.dtype == bool:
-        return array.astype(np.uint8) * 255
-    if np.issubdtype(array.dtype, np.floating):
-        peak = float(array.max()) if array.size else 1.0
-        scaled = array / peak if peak > 1.0 else array
-        return (np.clip(scaled, 0.0, 1.0) * 255 + 0.5).astype(np.uint8)
-    peak = int(array.max()) if array.size else 0
-    bits = max(8, int(peak).bit_length())  # 12-bit data in a 16-bit container stays bright
-    return (array.astype(np.float64) * (255.0 / (2**bits - 1)) + 0.5).astype(np.uint8)
+    return _read_or_fail(path, palette_to_rgb)[0]
 
 
 def channels_last(array: np.ndarray) -> np.ndarray:
@@ -76,17 +92,45 @@ def channels_last(array: np.ndarray) -> np.ndarray:
     return array
 
 
-def read_image(path: str | Path) -> np.ndarray:
-    """A micrograph as ``uint8 (H, W, 3)``: grey is repeated, alpha is dropped."""
-    array = channels_last(read_array(path))
+def _image_layout(array: np.ndarray, path: Path) -> np.ndarray:
+    """``(H, W, C)`` with C in 1..4, or a DataError that says what is wrong with the file."""
+    array = channels_last(array)
     if array.ndim == 2:
         array = array[..., None]
-    if array.ndim != 3 or array.shape[-1] not in (1, 2, 3, 4):
-        raise DataError(f"{path}: unsupported image shape {array.shape}; save it as grey or RGB")
-    array = to_uint8(array)
-    if array.shape[-1] in (1, 2):  # grey or grey+alpha
-        array = np.repeat(array[..., :1], 3, axis=-1)
-    return np.ascontiguousarray(array[..., :3])
+    if array.ndim != 3 or array.shape[-1] > 4:
+        raise DataError(
+            f"{path}: unsupported image layout {array.shape} (expected grey, RGB or RGBA); "
+            "export a single 2-D image (one channel or three)"
+        )
+    if min(array.shape[:2]) < MIN_SIDE:
+        raise DataError(
+            f"{path}: image of {array.shape[1]}x{array.shape[0]} px is too small (each side needs at least "
+            f"{MIN_SIDE} px); check that the file holds the micrograph, not a placeholder or an icon"
+        )
+    return array
+
+
+def read_micrograph(path: str | Path, intensity: str = DEFAULT_RULE) -> Micrograph:
+    """A micrograph as uint8 RGB by the ``intensity`` rule: grey is repeated, alpha is dropped."""
+    path = Path(path)
+    raw, calibration, pages = _read_or_fail(path, palette_to_rgb=True)
+    if pages > 1:
+        warnings.warn(f"{path}: {pages} pages or frames; using the first one only", stacklevel=2)
+    array = _image_layout(raw, path)
+    # alpha says nothing about the sample, and must not move the intensity rule's percentiles
+    array = array[..., :1] if array.shape[-1] in (1, 2) else array[..., :3]
+    try:
+        array = to_uint8(array, intensity, path)
+    except ValueError as err:
+        raise DataError(str(err)) from err
+    if array.shape[-1] == 1:
+        array = np.repeat(array, 3, axis=-1)
+    return Micrograph(np.ascontiguousarray(array), calibration)
+
+
+def read_image(path: str | Path, intensity: str = DEFAULT_RULE) -> np.ndarray:
+    """A micrograph's pixels as ``uint8 (H, W, 3)`` (see `read_micrograph`)."""
+    return read_micrograph(path, intensity).image
 
 
 def read_mask(path: str | Path, color: bool = False) -> np.ndarray:

@@ -29,6 +29,7 @@ from albumentations.pytorch import ToTensorV2
 from PIL import Image
 from torch.utils.data import DataLoader, Dataset
 
+from datamodules.io import read_image
 from datamodules.scale_bars import specimen_rows
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp"}
@@ -46,7 +47,7 @@ def tile_starts(length: int, tile: int) -> list[int]:
 
 def load_specimen(path: Path, tile_size: int) -> np.ndarray:
     """Grey micrograph without annotation bands, resized up so that its shorter side is >= `tile_size`."""
-    grey = np.asarray(Image.open(path).convert("L"))
+    grey = np.asarray(Image.fromarray(read_image(path)).convert("L"))  # the suite's one reader, any bit depth
     top, bottom = specimen_rows(grey)
     grey = grey[top:bottom]
     h, w = grey.shape

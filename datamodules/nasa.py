@@ -92,7 +92,8 @@ class NASABenchmark(SegmentationDataModule):
 
     def load_split(self, split: str) -> list[Sample]:
         base, name = self.set_dir(), SPLIT_FOLDERS[split]
-        return read_pairs(pair_by_name(base / name, base / f"{name}_annot", self.mask_names), self.decode)
+        pairs = pair_by_name(base / name, base / f"{name}_annot", self.mask_names)
+        return read_pairs(pairs, self.decode, intensity=self.intensity)
 
     def scaled_eval_crop(self) -> Box | None:
         """``eval_crop`` in pixels of the cached (rescaled) images."""

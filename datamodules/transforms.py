@@ -180,15 +180,29 @@ def eval_transform(
     return A.Compose([*ops, *_tail(mean, std)], strict=True)
 
 
-def rescale(image: np.ndarray, mask: np.ndarray, scale: float) -> tuple[np.ndarray, np.ndarray]:
-    """Resize an image (area/bilinear) and its mask (nearest) by ``scale``; identity at 1."""
-    if scale == 1.0:
-        return image, mask
+def scaled_size(height: int, width: int, scale: float) -> tuple[int, int]:
+    """``(height, width)`` times ``scale``, rounded, at least one pixel."""
     if scale <= 0:
         raise ValueError(f"scale must be > 0, got {scale}")
-    h, w = mask.shape[:2]
-    size = (max(1, round(w * scale)), max(1, round(h * scale)))
-    interp = cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR
-    return cv2.resize(image, size, interpolation=interp), cv2.resize(
-        mask, size, interpolation=cv2.INTER_NEAREST
+    return max(1, round(height * scale)), max(1, round(width * scale))
+
+
+def resize_image(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """An image resized to ``(height, width)``: area averaging to shrink, bilinear to enlarge.
+
+    Training (`rescale`) and `predict` both resize with this, so a model sees the same pixels in both.
+    """
+    if image.shape[:2] == tuple(size):
+        return image
+    interp = cv2.INTER_AREA if size[0] * size[1] < image.shape[0] * image.shape[1] else cv2.INTER_LINEAR
+    return cv2.resize(image, (size[1], size[0]), interpolation=interp)
+
+
+def rescale(image: np.ndarray, mask: np.ndarray, scale: float) -> tuple[np.ndarray, np.ndarray]:
+    """Resize an image (`resize_image`) and its mask (nearest) by ``scale``; identity at 1."""
+    if scale == 1.0:
+        return image, mask
+    height, width = scaled_size(*mask.shape[:2], scale)
+    return resize_image(image, (height, width)), cv2.resize(
+        mask, (width, height), interpolation=cv2.INTER_NEAREST
     )

@@ -43,7 +43,7 @@ PREDICT_IMAGES_FLAGS = {"--ckpt", "--input"}
 CONFIGS = Path(__file__).parent / "configs"
 SUBCOMMANDS = ("fit", "validate", "test", "predict")
 #: data attributes (known after the datamodule's __init__) that every model receives
-LINKED = ("num_classes", "class_names", "class_colors", "mean", "std")
+LINKED = ("num_classes", "class_names", "class_colors", "mean", "std", "intensity", "scale", "pixel_size_nm")
 
 
 def resolve_config_names(args: list[str]) -> list[str]:

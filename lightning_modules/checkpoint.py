@@ -1,7 +1,10 @@
 """Rebuild a trained segmentation network from its checkpoint alone (no config needed).
 
 `predict`, `export` and `figure` use this; the contract on the checkpoint's hyperparameters is in
-docs/design.md ("Checkpoints").
+docs/design.md ("Checkpoints"). Besides the network, a checkpoint says how its training images were
+prepared (intensity rule, resize factor, pixel size), so that `predict` prepares its inputs the same
+way. A classification checkpoint (MicroLite pretraining) holds the same basic keys, so the rebuilt
+network is probed once: a segmenter must return a map of class logits the size of its input.
 """
 
 from __future__ import annotations
@@ -12,7 +15,11 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from datamodules.intensity import UNRECORDED_RULE
+
 REQUIRED_HPARAMS = ("net", "num_classes", "class_names", "mean", "std")
+#: side of the blank image a rebuilt network is probed with
+PROBE_SIZE = 64
 
 
 @dataclass
@@ -26,6 +33,12 @@ class SegmenterMeta:
     mean: tuple[float, float, float]
     std: tuple[float, float, float]
     net_kwargs: dict = field(default_factory=dict)
+    #: how 16-bit/float images became 8-bit in training (`datamodules.intensity`)
+    intensity: str = UNRECORDED_RULE
+    #: the factor training images were resized by
+    scale: float = 1.0
+    #: the side in nm of a pixel as the network saw it in training, when known
+    pixel_size_nm: float | None = None
 
 
 def load_segmenter(
@@ -58,8 +71,28 @@ def load_segmenter(
         mean=tuple(hp["mean"]),
         std=tuple(hp["std"]),
         net_kwargs=dict(hp.get("net_kwargs") or {}),
+        intensity=hp.get("intensity") or UNRECORDED_RULE,
+        scale=float(hp.get("scale") or 1.0),
+        pixel_size_nm=hp.get("pixel_size_nm"),
     )
     net = NETS[meta.net](num_classes=meta.num_classes, **meta.net_kwargs)
     state = {k.removeprefix("net."): v for k, v in ckpt["state_dict"].items() if k.startswith("net.")}
     net.load_state_dict(state)
-    return net.eval(), meta
+    _check_segments(net.eval(), meta, path)
+    return net, meta
+
+
+def _check_segments(net: nn.Module, meta: SegmenterMeta, path: Path) -> None:
+    """Raise unless ``net`` maps a (1, 3, 64, 64) image to (1, num_classes, 64, 64) logits."""
+    expected = (1, meta.num_classes, PROBE_SIZE, PROBE_SIZE)
+    try:
+        with torch.inference_mode():
+            shape = tuple(net(torch.zeros(1, 3, PROBE_SIZE, PROBE_SIZE)).shape)
+    except Exception as err:  # a network that cannot even take an image is not a segmenter either
+        shape = f"an error ({type(err).__name__}: {err})"
+    if shape != expected:
+        raise ValueError(
+            f"{path}: network {meta.net!r} returns {shape} for a {PROBE_SIZE}x{PROBE_SIZE} image instead of "
+            f"a {expected} class map, so this is not a segmentation checkpoint (a classifier, e.g. "
+            "MicroLite pretraining?); use a .ckpt saved by `fit` with a segmentation model"
+        )

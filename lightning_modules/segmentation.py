@@ -11,6 +11,7 @@ import torch
 from lightning.pytorch.cli import OptimizerCallable
 from torch import nn
 
+from datamodules.intensity import DEFAULT_RULE
 from lightning_modules.losses import BCEDiceLoss
 from lightning_modules.metrics import SegmentationMetrics
 
@@ -38,6 +39,10 @@ class SegmentationModule(L.LightningModule):
         net_kwargs: the network's hyperparameters.
         num_classes, class_names, class_colors, mean, std: from the datamodule (linked by the CLI);
             stored so that a checkpoint is self-describing.
+        intensity, scale, pixel_size_nm: the datamodule's preprocessing (linked by the CLI): its
+            intensity rule, the factor its images were resized by, and the pixel side in nm the
+            network saw (None when unknown; filled from the training files' metadata at fit). Stored
+            so that `predict` reads and resamples its inputs as training did.
         weights: pretraining source for ``lightning_modules.weights.load_weights``; applied when
             fitting starts (``setup("fit")``), so loading a checkpoint never fetches it again.
         optimizer: injected by the CLI; ``None`` is the paper's Adam at lr 2e-4.
@@ -52,6 +57,9 @@ class SegmentationModule(L.LightningModule):
         class_colors: list[tuple[int, int, int]] | None = None,
         mean: tuple[float, float, float] = IMAGENET_MEAN,
         std: tuple[float, float, float] = IMAGENET_STD,
+        intensity: str = DEFAULT_RULE,
+        scale: float = 1.0,
+        pixel_size_nm: float | None = None,
         weights: str | dict[str, str] = "none",
         bce_weight: float = 0.7,
         dice_weight: float = 0.3,
@@ -73,6 +81,9 @@ class SegmentationModule(L.LightningModule):
                 "class_colors": [tuple(c) for c in class_colors] if class_colors else None,
                 "mean": tuple(mean),
                 "std": tuple(std),
+                "intensity": intensity,
+                "scale": float(scale),
+                "pixel_size_nm": pixel_size_nm,
                 "weights": weights,
                 "bce_weight": bce_weight,
                 "dice_weight": dice_weight,
@@ -90,6 +101,9 @@ class SegmentationModule(L.LightningModule):
 
     # -- set-up ---------------------------------------------------------------------------------
     def setup(self, stage: str) -> None:
+        if stage == "fit" and self.hparams.pixel_size_nm is None:  # the training files may record it
+            datamodule = getattr(self._trainer, "datamodule", None)
+            self.hparams.pixel_size_nm = getattr(datamodule, "pixel_size_nm", None)
         if stage == "fit" and not self._weights_applied:
             from lightning_modules.weights import load_weights
 

@@ -5,7 +5,10 @@ stored in the file's metadata, and returns ``logits`` (batch, classes, height, w
 and width are dynamic only where the exported graph proves it (onnxruntime matches PyTorch on another
 shape); otherwise height and width (and, failing that, batch) are fixed at ``--size``, which the
 printed report and the metadata ``microseg.input_shape`` state. Metadata props (``microseg.*``) also
-carry the class names, colours, network name and arguments."""
+carry the class names, colours, network name and arguments, and the training preprocessing: the
+intensity rule (``datamodules.intensity``) that made 8-bit images of other bit depths, the training
+``scale`` and ``pixel_size_nm`` (the pixel side the network saw, ``null`` when unknown), so another
+tool can prepare its inputs as `predict` does."""
 
 from __future__ import annotations
 
@@ -89,6 +92,9 @@ def _add_metadata(path: Path, meta: SegmenterMeta, input_shape: list) -> None:
         "std": json.dumps(list(meta.std)),
         "input_shape": json.dumps(input_shape),
         "input": "float32 RGB (batch, 3, height, width), 0-1 scaled then (x - mean) / std",
+        "intensity": meta.intensity,
+        "scale": json.dumps(meta.scale),
+        "pixel_size_nm": json.dumps(meta.pixel_size_nm),
     }
     onnx.helper.set_model_props(model, {f"microseg.{k}": v for k, v in props.items()})
     onnx.save(model, str(path))

@@ -18,8 +18,10 @@ from pathlib import Path
 import matplotlib
 import numpy as np
 
+from datamodules.pixel_size import PixelSize, parse_pixel_size
 from experiments.apply.imageio import read_index_mask
-from experiments.apply.measurements import LAYER_CLASSES, PixelSize, measure_mask, parse_pixel_size
+from experiments.apply.measurements import LAYER_CLASSES, measure_mask
+from experiments.apply.records import describe_calibrations, mask_calibration, recorded_calibrations
 
 matplotlib.use("Agg")
 from matplotlib import pyplot as plt  # noqa: E402  (after choosing the file-only backend)
@@ -150,7 +152,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--masks", required=True, type=Path, help="folder of index masks (e.g. predict's output)"
     )
     parser.add_argument("--output", type=Path, help="where to write (default: the masks folder)")
-    parser.add_argument("--pixel-size", help="side of one pixel with its unit, e.g. 4.2nm, 0.5um, 1.3µm")
+    parser.add_argument(
+        "--pixel-size",
+        help="side of one pixel with its unit, e.g. 4.2nm, 0.5um, 1.3µm (default: what predict recorded "
+        "in predictions.json, else the mask file's own metadata)",
+    )
     parser.add_argument("--class-names", nargs="+", help="one name per class index (default: classes.json)")
     parser.add_argument(
         "--layer-classes", nargs="*", default=list(LAYER_CLASSES), help="classes measured by thickness"
@@ -161,7 +167,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        pixel = parse_pixel_size(args.pixel_size)
+        given = parse_pixel_size(args.pixel_size)
         paths = find_masks(args.masks)
     except (ValueError, FileNotFoundError) as err:
         print(f"error: {err}", file=sys.stderr)
@@ -174,9 +180,11 @@ def main(argv: list[str] | None = None) -> int:
         except ValueError as err:
             failures[path] = str(err)
     names = class_names_for(args.masks, args.class_names, list(masks.values()))
-    summaries = {}
+    summaries, recorded, calibrations = {}, recorded_calibrations(args.masks), {}
     for path, mask in masks.items():
         stem = path.stem.removesuffix("_mask")
+        calibrations[stem] = mask_calibration(path, stem, given, recorded)
+        pixel = calibrations[stem].size if calibrations[stem] else None
         try:
             result = measure_mask(mask, names, pixel, tuple(args.layer_classes))
         except ValueError as err:
@@ -186,6 +194,8 @@ def main(argv: list[str] | None = None) -> int:
         summaries[stem] = result["summary"]
     write_summary(summaries, out_dir)
     print(f"measured {len(summaries)} mask(s) into {out_dir}")
+    for line in describe_calibrations(calibrations):
+        print(f"  {line}")
     for path, message in failures.items():
         print(f"FAILED {path}: {message}", file=sys.stderr)
     return 1 if failures else 0

@@ -9,58 +9,14 @@ crosses it (rows when the layer runs vertically), i.e. the number of layer pixel
 
 from __future__ import annotations
 
-import re
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 
 import numpy as np
 from skimage.measure import label, regionprops
 
-#: spellings of the accepted length units -> canonical name, size in nanometres
-UNITS: dict[str, tuple[str, float]] = {
-    "pm": ("pm", 1e-3),
-    "a": ("Å", 0.1),
-    "å": ("Å", 0.1),
-    "nm": ("nm", 1.0),
-    "um": ("µm", 1e3),
-    "µm": ("µm", 1e3),
-    "μm": ("µm", 1e3),
-    "micron": ("µm", 1e3),
-    "mm": ("mm", 1e6),
-}
+from datamodules.pixel_size import PixelSize
+
 LAYER_CLASSES = ("oxide",)
-
-
-@dataclass(frozen=True)
-class PixelSize:
-    """Side of one pixel, e.g. ``PixelSize(4.2, "nm")``."""
-
-    value: float
-    unit: str
-
-    def __str__(self) -> str:
-        return f"{self.value:g} {self.unit}"
-
-
-def parse_pixel_size(text: str | None) -> PixelSize | None:
-    """Parse ``4.2nm``, ``0.5 um``, ``1.3µm``; a number without a unit is an error (units differ 1000x)."""
-    if text is None:
-        return None
-    match = re.fullmatch(
-        r"\s*([0-9]*\.?[0-9]+(?:[eE][-+]?[0-9]+)?)\s*([^\s0-9./]*)\s*(?:/\s*px)?\s*", str(text)
-    )
-    if not match:
-        raise ValueError(f"pixel size {text!r} is not a number with a unit; write it like 4.2nm or 0.5um")
-    value, unit = float(match.group(1)), match.group(2).lower()
-    if not unit:
-        raise ValueError(
-            f"pixel size {text!r} has no unit; write it like {text}nm or {text}um "
-            f"(units: {', '.join(sorted({u for u, _ in UNITS.values()}))})"
-        )
-    if unit not in UNITS:
-        raise ValueError(f"pixel size {text!r}: unknown unit {unit!r}; use one of nm, um (µm), mm, pm, Å")
-    if value <= 0:
-        raise ValueError(f"pixel size {text!r} must be positive")
-    return PixelSize(value, UNITS[unit][0])
 
 
 def area_fractions(mask: np.ndarray, class_names: list[str]) -> dict[str, float]:

@@ -1,11 +1,18 @@
 """`python -m experiments predict --ckpt CKPT --input FILE_OR_DIR --output DIR`: segment real micrographs.
 
-The checkpoint carries the network, class names, colours and normalisation, so nothing else is needed.
-Images of any size go through overlapping windows (`lightning_modules.inference`). Per image ``<stem>``
-(``<stem>_<ext>`` where two inputs share a stem, so none overwrites another) the output folder gets ``<stem>_mask.png`` (pixel value = class index), ``<stem>_overlay.png`` (class
-colours over the image, with a legend) and the measurements of `experiments.apply.measure`; the folder
-gets ``classes.json`` (so `measure` can be re-run on the masks) and ``summary.csv``/``summary.json``.
-A bad file does not stop a folder run: failures are listed at the end and the exit status is 1.
+The checkpoint carries the network, class names, colours, normalisation and how its training images
+were prepared, so nothing else is needed and every input is prepared as training prepared its images:
+read by the same reader with the same intensity rule, then resampled to the resolution the network
+was trained at (by the file's pixel size when both it and the checkpoint know one, else by the
+training ``scale``). Images of any size go through overlapping windows (`lightning_modules.inference`);
+the logits are resampled back to the input's grid before the argmax, so masks match the input pixel
+for pixel. Per image ``<stem>`` (``<stem>_<ext>`` where two inputs share a stem, so none overwrites
+another) the output folder gets ``<stem>_mask.png`` (pixel value = class index), ``<stem>_overlay.png``
+(class colours over the image, with a legend) and the measurements of `experiments.apply.measure`; the
+folder gets ``classes.json`` (so `measure` can be re-run on the masks), ``predictions.json`` (what was
+done to each image, with its pixel size) and ``summary.csv``/``summary.json``. Outputs of an earlier
+run are never replaced without ``--overwrite``. A bad file does not stop a folder run: failures are
+listed at the end and the exit status is 1.
 """
 
 from __future__ import annotations
@@ -13,6 +20,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import tempfile
 import warnings
 from collections import Counter
 from pathlib import Path
@@ -20,18 +28,20 @@ from pathlib import Path
 import torch
 from tqdm.auto import tqdm
 
-from experiments.apply.imageio import (
-    SCALES,
-    default_colors,
-    list_images,
-    overlay,
-    read_micrograph,
-    write_index_mask,
-)
+from datamodules.intensity import INTENSITY_RULES
+from datamodules.io import IMAGE_SUFFIXES, list_images
+from datamodules.pixel_size import Calibration, parse_pixel_size
+from experiments.apply.imageio import default_colors, overlay, write_index_mask
 from experiments.apply.measure import CLASSES_FILE, write_measurements, write_summary
-from experiments.apply.measurements import LAYER_CLASSES, PixelSize, measure_mask, parse_pixel_size
+from experiments.apply.measurements import LAYER_CLASSES, measure_mask
+from experiments.apply.preprocess import Prepared, parse_resample, prepare, to_input_grid
+from experiments.apply.records import PREDICTIONS_FILE, image_entry, write_predictions
 from lightning_modules.checkpoint import SegmenterMeta, load_segmenter
-from lightning_modules.inference import normalise, sliding_window_logits
+from lightning_modules.inference import sliding_window_logits
+
+#: files of one image's outputs that an earlier run may have left (the measurement files start the same)
+OUTPUT_SUFFIXES = ("_mask.png", "_overlay.png", "_measurements.json")
+FOLDER_OUTPUTS = (CLASSES_FILE, PREDICTIONS_FILE, "summary.csv", "summary.json")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -39,17 +49,28 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--ckpt", required=True, type=Path, help="segmentation checkpoint written by `fit`")
     parser.add_argument("--input", required=True, type=Path, help="an image file or a folder of images")
     parser.add_argument("--output", required=True, type=Path, help="folder for masks, overlays, measurements")
+    parser.add_argument("--overwrite", action="store_true", help="replace the outputs of an earlier run")
     parser.add_argument("--batch-size", type=int, default=4, help="windows per forward pass")
     parser.add_argument("--device", default="auto", help="cpu, cuda, cuda:1, ... (auto: cuda when available)")
     parser.add_argument(
-        "--tile", type=int, default=512, help="window side in pixels (the training crop size)"
+        "--tile", type=int, default=512, help="window side in network pixels (the training crop size)"
     )
     parser.add_argument(
         "--overlap", type=float, default=0.25, help="fraction of a window shared with neighbours"
     )
-    parser.add_argument("--pixel-size", help="side of one pixel with its unit, e.g. 4.2nm, 0.5um, 1.3µm")
     parser.add_argument(
-        "--scale", choices=SCALES, default="percentile", help="16-bit/float intensity scaling"
+        "--pixel-size",
+        help="side of one pixel with its unit, e.g. 4.2nm, 0.5um, 1.3µm (default: from each file's metadata)",
+    )
+    parser.add_argument(
+        "--resample",
+        default="auto",
+        help="auto (to the training resolution, the default), none, or a factor such as 0.5",
+    )
+    parser.add_argument(
+        "--scale",
+        choices=INTENSITY_RULES,
+        help="16-bit/float intensity rule (default: the checkpoint's, the one training used)",
     )
     parser.add_argument(
         "--layer-classes", nargs="*", default=list(LAYER_CLASSES), help="measured by thickness"
@@ -69,6 +90,18 @@ def resolve_device(name: str) -> torch.device:
     return device
 
 
+def input_files(path: Path) -> list[Path]:
+    """The image files to process: the file itself, or the images directly inside a folder."""
+    if path.is_file():
+        return [path]
+    if not path.is_dir():
+        raise FileNotFoundError(f"input {path} does not exist; pass an image file or a folder of images")
+    files = [p for p in list_images(path) if p.is_file()]
+    if not files:
+        raise FileNotFoundError(f"no images ({', '.join(IMAGE_SUFFIXES)}) in {path}")
+    return files
+
+
 def output_names(files: list[Path]) -> dict[Path, str]:
     """Each input's output name: its stem, or ``<stem>_<ext>`` where inputs share a stem (``a.png``, ``a.tif``).
 
@@ -78,6 +111,43 @@ def output_names(files: list[Path]) -> dict[Path, str]:
     return {p: p.stem if stems[p.stem] == 1 else f"{p.stem}_{p.suffix.lstrip('.')}" for p in files}
 
 
+def check_output_folder(out: Path, stems: list[str], overwrite: bool) -> None:
+    """Raise ValueError unless ``out`` is a writable folder holding no outputs this run would replace."""
+    if out.exists() and not out.is_dir():
+        raise ValueError(
+            f"--output {out} is a file; give a folder (it will hold masks, overlays, measurements)"
+        )
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=out):
+            pass
+    except OSError as err:
+        raise ValueError(
+            f"cannot write into {out} ({err.strerror}); choose another --output or fix its permissions"
+        ) from err
+    planned = [*FOLDER_OUTPUTS, *(f"{stem}{suffix}" for stem in stems for suffix in OUTPUT_SUFFIXES)]
+    existing = [name for name in planned if (out / name).exists()]
+    if existing and not overwrite:
+        shown = ", ".join(existing[:3]) + (f" and {len(existing) - 3} more" if len(existing) > 3 else "")
+        raise ValueError(
+            f"{out} holds outputs of an earlier predict run ({shown}); choose another --output "
+            "or pass --overwrite to replace them"
+        )
+
+
+def describe(path: Path, prepared: Prepared) -> str:
+    """One report line: the image, its pixel size and source, and the resampling applied."""
+    height, width = prepared.image.shape[:2]
+    cal = prepared.calibration
+    pixel = f"pixel {cal.size} ({cal.source})" if cal else "no pixel size"
+    net_h, net_w = prepared.tensor.shape[1:]
+    if (net_h, net_w) == (height, width):
+        done = f"not resampled ({prepared.basis})"
+    else:
+        done = f"resampled x{prepared.factor:.4g} to {net_w}x{net_h} px ({prepared.basis}) and back"
+    return f"{path.name}: {width}x{height} px, {pixel}; {done}"
+
+
 def predict_file(
     net: torch.nn.Module,
     meta: SegmenterMeta,
@@ -85,13 +155,14 @@ def predict_file(
     stem: str,
     args: argparse.Namespace,
     device: torch.device,
-    pixel: PixelSize | None,
-) -> dict | None:
-    """Segment one image and write its outputs; returns its measurement summary (None with --no-measure)."""
-    image = read_micrograph(path, scale=args.scale)
+) -> tuple[dict, dict | None]:
+    """Segment one image and write its outputs; returns its record and its measurement summary."""
+    pixel = parse_pixel_size(args.pixel_size)
+    given = Calibration(pixel, "--pixel-size") if pixel else None
+    prepared = prepare(path, meta, args.scale or meta.intensity, given, parse_resample(args.resample))
     logits = sliding_window_logits(
         net,
-        normalise(image, meta.mean, meta.std),
+        prepared.tensor,
         meta.num_classes,
         tile=args.tile,
         overlap=args.overlap,
@@ -99,49 +170,82 @@ def predict_file(
         device=device,
         progress=not args.quiet,
     )
-    mask = logits.argmax(0).numpy()
+    mask = to_input_grid(logits, prepared.image.shape[:2]).argmax(0).numpy()
     write_index_mask(mask, args.output / f"{stem}_mask.png")
     colors = meta.class_colors or default_colors(meta.num_classes)
-    overlay(image, mask, meta.class_names, colors).save(args.output / f"{stem}_overlay.png")
+    overlay(prepared.image, mask, meta.class_names, colors).save(args.output / f"{stem}_overlay.png")
+    tqdm.write(describe(path, prepared), file=sys.stdout)
+    record = image_entry(
+        prepared.calibration,
+        input=str(path),
+        size_px=[prepared.image.shape[1], prepared.image.shape[0]],
+        network_input_px=[prepared.tensor.shape[2], prepared.tensor.shape[1]],
+        resample_factor=prepared.factor,
+        resample_basis=prepared.basis,
+    )
     if args.no_measure:
-        return None
-    result = measure_mask(mask, meta.class_names, pixel, tuple(args.layer_classes))
-    write_measurements(result, args.output, stem, pixel)
-    return result["summary"]
+        return record, None
+    size = prepared.calibration.size if prepared.calibration else None
+    result = measure_mask(mask, meta.class_names, size, tuple(args.layer_classes))
+    write_measurements(result, args.output, stem, size)
+    return record, result["summary"]
+
+
+def _failure(path: Path, err: Exception) -> str:
+    """One line naming the file: our errors already start with it; others get its name and their type."""
+    message = str(err) if isinstance(err, ValueError) else f"{type(err).__name__}: {err}"
+    return message if message.startswith(str(path)) else f"{path}: {message}"
+
+
+def _intensity_warning(args: argparse.Namespace, meta: SegmenterMeta) -> None:
+    if args.scale and args.scale != meta.intensity:
+        print(
+            f"warning: --scale {args.scale} overrides the intensity rule {meta.intensity!r} that the "
+            "training images were read with; the network sees other inputs than in training",
+            file=sys.stderr,
+        )
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        pixel = parse_pixel_size(args.pixel_size)
+        parse_pixel_size(args.pixel_size)
+        parse_resample(args.resample)
         device = resolve_device(args.device)
-        files = list_images(args.input)
+        files = input_files(args.input)
+        names = output_names(files)
+        check_output_folder(args.output, list(names.values()), args.overwrite)
         net, meta = load_segmenter(args.ckpt, map_location="cpu")
     except (ValueError, FileNotFoundError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
+    _intensity_warning(args, meta)
     net.to(device)
-    args.output.mkdir(parents=True, exist_ok=True)
     colors = meta.class_colors or default_colors(meta.num_classes)
     classes = {"class_names": meta.class_names, "class_colors": colors, "checkpoint": str(args.ckpt)}
     (args.output / CLASSES_FILE).write_text(json.dumps(classes, indent=2))
 
-    summaries, failures = {}, {}
-    names = output_names(files)
+    records, summaries, failures = {}, {}, {}
     for path in tqdm(files, desc="images", unit="img", disable=args.quiet or len(files) == 1):
-        try:
-            with warnings.catch_warnings(record=True) as caught:
-                warnings.simplefilter("always")
-                summary = predict_file(net, meta, path, names[path], args, device, pixel)
-            for warning in caught:
-                print(f"warning: {warning.message}", file=sys.stderr)
-        except Exception as err:  # one bad file must not stop a folder run; it is reported below
-            failures[path] = f"{type(err).__name__}: {err}"
-            continue
+        summary = None
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            try:
+                records[names[path]], summary = predict_file(net, meta, path, names[path], args, device)
+            except Exception as err:  # one bad file must not stop a folder run; it is reported below
+                failures[path] = _failure(path, err)
+        for warning in caught:
+            print(f"warning: {warning.message}", file=sys.stderr)
         if summary is not None:
             summaries[names[path]] = summary
+    header = {
+        "checkpoint": str(args.ckpt),
+        "intensity": args.scale or meta.intensity,
+        "training": {"scale": meta.scale, "pixel_size_nm": meta.pixel_size_nm},
+    }
+    write_predictions(args.output, header, records)
     write_summary(summaries, args.output)
     print(f"segmented {len(files) - len(failures)}/{len(files)} image(s) into {args.output}")
-    for path, message in failures.items():
-        print(f"FAILED {path}: {message}", file=sys.stderr)
+    for message in failures.values():
+        print(f"FAILED {message}", file=sys.stderr)
     return 1 if failures else 0

@@ -12,6 +12,8 @@ from lightning_modules.nets import NETS
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
+#: what `fit` records by default: the data set's intensity rule, no resize, no known pixel size
+FIT_PREPROCESSING = {"intensity": "percentile", "scale": 1.0, "pixel_size_nm": None}
 
 
 class BrightnessNet(nn.Module):
@@ -42,8 +44,13 @@ def write_checkpoint(
     name: str,
     class_names: list[str],
     net_kwargs: dict | None = None,
+    **preprocessing: object,
 ) -> Path:
-    """A checkpoint with the hyperparameters of docs/design.md and the net under the `net.` prefix."""
+    """A checkpoint with the hyperparameters of docs/design.md and the net under the `net.` prefix.
+
+    ``preprocessing`` adds ``intensity``, ``scale``, ``pixel_size_nm``; without them the checkpoint
+    is like one written before they were recorded.
+    """
     hp = {
         "net": name,
         "net_kwargs": net_kwargs or {},
@@ -52,6 +59,7 @@ def write_checkpoint(
         "class_colors": [(0, 0, 0), (0, 0, 255), (255, 0, 0)][: len(class_names)],
         "mean": IMAGENET_MEAN,
         "std": IMAGENET_STD,
+        **preprocessing,
     }
     state = {f"net.{k}": v for k, v in net.state_dict().items()}
     torch.save({"hyper_parameters": hp, "state_dict": state}, path)
@@ -64,4 +72,6 @@ def brightness_ckpt(tmp_path, monkeypatch) -> Path:
     torch.set_num_threads(1)
     monkeypatch.setitem(NETS, "brightness", BrightnessNet)
     names = ["matrix", "secondary", "tertiary"]
-    return write_checkpoint(tmp_path / "brightness.ckpt", BrightnessNet(3), "brightness", names)
+    return write_checkpoint(
+        tmp_path / "brightness.ckpt", BrightnessNet(3), "brightness", names, **FIT_PREPROCESSING
+    )

@@ -76,6 +76,38 @@ def test_export_rejects_a_classifier_checkpoint(tmp_path, brightness_ckpt, capsy
     assert "not a microseg segmentation checkpoint" in capsys.readouterr().err
 
 
+def test_export_refuses_a_real_classification_checkpoint(tmp_path, capsys):
+    """Corpus case: a MicroLite classifier checkpoint (same basic keys as a segmenter's) became an ONNX 'segmenter'."""
+    kwargs = {"depth": [1, 1, 1, 1], "embed_dim": 24, "num_heads": [1, 2, 2, 4]}
+    net = NETS["swin_classifier"](num_classes=10, **kwargs)
+    ckpt = write_checkpoint(
+        tmp_path / "microlite.ckpt", net, "swin_classifier", [f"c{i}" for i in range(10)], kwargs
+    )
+    assert export_cmd.main(["--ckpt", str(ckpt), "--output", str(tmp_path / "model.onnx")]) == 2
+    err = capsys.readouterr().err
+    assert (
+        "microlite.ckpt" in err
+        and "returns (1, 10) for a 64x64 image" in err
+        and "not a segmentation checkpoint" in err
+    )
+    assert not (tmp_path / "model.onnx").exists()
+
+
+def test_onnx_metadata_carries_the_training_preprocessing(tmp_path, monkeypatch):
+    from tests.experiments.stand_in import BrightnessNet
+
+    monkeypatch.setitem(NETS, "brightness", BrightnessNet)
+    preprocessing = {"intensity": "bit_depth", "scale": 0.5, "pixel_size_nm": 8.4}
+    ckpt = write_checkpoint(
+        tmp_path / "b.ckpt", BrightnessNet(3), "brightness", ["a", "b", "c"], **preprocessing
+    )
+    out = tmp_path / "b.onnx"
+    assert export_cmd.main(["--ckpt", str(ckpt), "--output", str(out), "--size", "32", "--static"]) == 0
+    props = {p.key: p.value for p in onnx.load(str(out)).metadata_props}
+    assert props["microseg.intensity"] == "bit_depth"
+    assert json.loads(props["microseg.scale"]) == 0.5 and json.loads(props["microseg.pixel_size_nm"]) == 8.4
+
+
 #: the real networks, made small (same code paths, fewer blocks) so that export stays in budget
 REAL_NETS = {
     "unet": {"encoder_name": "resnet18", "decoder_channels": [32, 16, 16, 16, 16]},

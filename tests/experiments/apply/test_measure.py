@@ -9,9 +9,10 @@ import math
 import numpy as np
 import pytest
 
+from datamodules.pixel_size import PixelSize, parse_pixel_size
 from experiments.apply import measure as measure_cmd
 from experiments.apply.imageio import read_index_mask, write_index_mask
-from experiments.apply.measurements import PixelSize, layer_thickness, measure_mask, parse_pixel_size
+from experiments.apply.measurements import layer_thickness, measure_mask
 
 NAMES = ["matrix", "secondary", "tertiary"]
 #: (row, col, radius, class)

@@ -1,4 +1,5 @@
-"""predict: lab image formats, seamless sliding windows, end-to-end on a large 16-bit TIFF, bad input."""
+"""predict: seamless sliding windows, end-to-end on a large 16-bit TIFF, reports, outputs that are never
+lost, and bad input (each a one-line error before any image where it can be)."""
 
 from __future__ import annotations
 
@@ -12,7 +13,6 @@ from PIL import Image
 
 from experiments import cli
 from experiments.apply import predict as predict_cmd
-from experiments.apply.imageio import read_micrograph
 from lightning_modules.inference import sliding_window_logits
 from lightning_modules.nets import NETS
 from tests.experiments.stand_in import brightness_ckpt, write_checkpoint  # noqa: F401  (fixture)
@@ -59,60 +59,6 @@ def test_blend_weights_add_up_without_seams():
 
     logits = sliding_window_logits(Constant(), torch.zeros(3, 100, 333), 2, tile=48, overlap=0.3)
     assert torch.allclose(logits, torch.ones_like(logits))
-
-
-@pytest.mark.parametrize(
-    ("name", "array"),
-    [
-        ("grey8.png", np.tile(np.arange(64, dtype=np.uint8), (32, 1))),
-        ("rgb8.jpg", np.full((32, 64, 3), 128, np.uint8)),
-        ("grey16.tif", np.tile(np.arange(64, dtype=np.uint16) * 1000, (32, 1))),
-        ("rgb16.tif", np.full((32, 64, 3), 40000, np.uint16)),
-        ("rgba8.png", np.full((32, 64, 4), 200, np.uint8)),
-        ("float.tif", np.linspace(0, 7, 32 * 64, dtype=np.float32).reshape(32, 64)),
-    ],
-)
-def test_read_lab_formats(tmp_path, name, array):
-    path = tmp_path / name
-    if path.suffix == ".tif":
-        tifffile.imwrite(path, array)
-    else:
-        Image.fromarray(array).save(path)
-    image = read_micrograph(path)
-    assert image.shape == (32, 64, 3) and image.dtype == np.float32
-    assert 0.0 <= image.min() <= image.max() <= 1.0
-
-
-def test_sixteen_bit_scaling(tmp_path):
-    path = tmp_path / "twelve_bit.tif"
-    tifffile.imwrite(path, np.tile(np.arange(4096, dtype=np.uint16), (4, 1)))
-    assert read_micrograph(path).max() == 1.0  # percentile: a 12-bit range fills 0..1
-    assert read_micrograph(path, scale="full").max() == pytest.approx(4095 / 65535)
-
-
-def test_multipage_tiff_uses_first_page_with_warning(tmp_path):
-    path = tmp_path / "stack.tif"
-    tifffile.imwrite(path, np.stack([np.zeros((16, 16), np.uint8), np.full((16, 16), 255, np.uint8)]))
-    with pytest.warns(UserWarning, match="multi-page TIFF with 2 pages"):
-        image = read_micrograph(path)
-    assert image.max() == 0.0
-
-
-def test_unreadable_and_unsupported_images_are_clear_errors(tmp_path):
-    broken = tmp_path / "broken.tif"
-    broken.write_bytes(b"this is not a TIFF")
-    with pytest.raises(ValueError, match="broken.tif is not a readable image"):
-        read_micrograph(broken)
-    five_channels = tmp_path / "spectral.tif"
-    tifffile.imwrite(
-        five_channels, np.zeros((16, 16, 5), np.uint8), photometric="minisblack", planarconfig="contig"
-    )
-    with pytest.raises(ValueError, match="spectral.tif: unsupported image layout"):
-        read_micrograph(five_channels)
-    complex_tif = tmp_path / "fft.tif"
-    tifffile.imwrite(complex_tif, np.zeros((16, 16), np.complex64))
-    with pytest.raises(ValueError, match="fft.tif: unsupported pixel type complex64"):
-        read_micrograph(complex_tif)
 
 
 def synthetic_micrograph(height: int, width: int, discs: int) -> np.ndarray:
@@ -201,6 +147,128 @@ def test_wrong_checkpoint_and_pixel_size_are_clear_errors(tmp_path, brightness_c
     assert "not a microseg segmentation checkpoint" in capsys.readouterr().err
     assert predict_cmd.main(["--ckpt", str(brightness_ckpt), *base, "--pixel-size", "4.2"]) == 2
     assert "has no unit" in capsys.readouterr().err
+
+
+def _run(ckpt, image, out, *extra: str) -> int:
+    return predict_cmd.main(
+        ["--ckpt", str(ckpt), "--input", str(image), "--output", str(out), "--quiet", *extra]
+    )
+
+
+def test_a_classifier_checkpoint_fails_once_before_any_image(tmp_path, capsys):
+    """Corpus case: a MicroLite classifier checkpoint (same basic keys) failed per image with a shape error."""
+    torch.set_num_threads(1)
+    kwargs = {"depth": [1, 1, 1, 1], "embed_dim": 24, "num_heads": [1, 2, 2, 4]}
+    names = [f"class{i}" for i in range(10)]
+    classifier = NETS["swin_classifier"](num_classes=10, **kwargs)
+    ckpt = write_checkpoint(tmp_path / "microlite.ckpt", classifier, "swin_classifier", names, kwargs)
+    folder = tmp_path / "in"
+    folder.mkdir()
+    for name in ("a", "b"):
+        Image.fromarray(np.zeros((20, 20), np.uint8)).save(folder / f"{name}.png")
+    assert _run(ckpt, folder, tmp_path / "out") == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "microlite.ckpt" in err and "not a segmentation checkpoint" in err
+    assert not (tmp_path / "out" / "a_mask.png").exists()
+
+
+def test_nan_pixels_do_not_turn_the_image_into_matrix(tmp_path, brightness_ckpt, capsys):  # noqa: F811
+    """Corpus case: a float TIFF with NaNs gave an all-matrix mask and only `invalid value encountered in cast`."""
+    image = np.full((64, 64), 0.1, np.float32)
+    image[16:48, 16:48] = 0.6  # secondary
+    image[28:36, 28:36] = 1.0  # tertiary
+    image[:, :4] = np.nan
+    tifffile.imwrite(tmp_path / "stitched.tif", image)
+    assert _run(brightness_ckpt, tmp_path / "stitched.tif", tmp_path / "out") == 0
+    mask = np.asarray(Image.open(tmp_path / "out" / "stitched_mask.png"))
+    assert mask[20, 20] == 1 and mask[32, 32] == 2 and mask[60, 60] == 0
+    err = capsys.readouterr().err
+    assert "stitched.tif: 256 pixel(s)" in err and "NaN" in err and "invalid value" not in err
+
+
+def test_output_that_is_a_file_or_unwritable_is_one_clear_line(
+    tmp_path,
+    brightness_ckpt,  # noqa: F811
+    capsys,
+    monkeypatch,
+):
+    """Corpus cases: `--output` naming a file (FileExistsError) and an unwritable folder (PermissionError)."""
+    image = tmp_path / "a.png"
+    Image.fromarray(np.full((20, 20), 90, np.uint8)).save(image)
+    a_file = tmp_path / "results.png"
+    a_file.write_bytes(b"x")
+    assert _run(brightness_ckpt, image, a_file) == 2
+    err = capsys.readouterr().err
+    assert "results.png is a file; give a folder" in err and "Traceback" not in err
+    assert a_file.read_bytes() == b"x"
+
+    def denied(*args, **kwargs):  # chmod does not stop root, so deny the write itself
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(predict_cmd.tempfile, "TemporaryFile", denied)
+    assert _run(brightness_ckpt, image, tmp_path / "locked") == 2
+    err = capsys.readouterr().err.strip()
+    assert err == (
+        f"error: cannot write into {tmp_path / 'locked'} (Permission denied); "
+        "choose another --output or fix its permissions"
+    )
+
+
+def test_a_rerun_never_replaces_earlier_outputs_silently(tmp_path, brightness_ckpt, capsys):  # noqa: F811
+    image = tmp_path / "a.png"
+    Image.fromarray(np.full((20, 20), 90, np.uint8)).save(image)
+    out = tmp_path / "out"
+    assert _run(brightness_ckpt, image, out) == 0
+    (out / "a_mask.png").write_bytes(b"corrected by hand")
+    assert _run(brightness_ckpt, image, out) == 2
+    err = capsys.readouterr().err
+    assert "holds outputs of an earlier predict run" in err and "--overwrite" in err
+    assert (out / "a_mask.png").read_bytes() == b"corrected by hand"
+    assert _run(brightness_ckpt, image, out, "--overwrite") == 0
+    assert np.asarray(Image.open(out / "a_mask.png")).shape == (20, 20)
+
+
+def test_pixel_size_from_the_file_reaches_measurements_and_measure(tmp_path, brightness_ckpt, capsys):  # noqa: F811
+    """No --pixel-size: predict reports the file's pixel size and its source; `measure` finds it again."""
+    from experiments.apply import measure as measure_cmd
+
+    tifffile.imwrite(
+        tmp_path / "sem.tif",
+        synthetic_micrograph(400, 400, 4),
+        ome=True,
+        metadata={"PhysicalSizeX": 4.2, "PhysicalSizeXUnit": "nm"},
+    )
+    out = tmp_path / "out"
+    assert _run(brightness_ckpt, tmp_path / "sem.tif", out) == 0
+    printed = capsys.readouterr().out
+    assert "sem.tif: 400x400 px, pixel 4.2 nm (OME-XML PhysicalSizeX); not resampled" in printed
+    summary = json.loads((out / "sem_measurements.json").read_text())
+    assert summary["pixel_size"] == {"value": 4.2, "unit": "nm"}
+    assert "equivalent_diameter_nm" in summary["particles"]["secondary"]
+    record = json.loads((out / "predictions.json").read_text())["images"]["sem"]
+    assert record["pixel_size_source"] == "OME-XML PhysicalSizeX" and record["resample_factor"] == 1.0
+
+    assert measure_cmd.main(["--masks", str(out), "--output", str(tmp_path / "again")]) == 0
+    assert "pixel size 4.2 nm (OME-XML PhysicalSizeX, as recorded by predict" in capsys.readouterr().out
+    again = json.loads((tmp_path / "again" / "sem_measurements.json").read_text())
+    assert (
+        again["particles"]["secondary"]["equivalent_diameter_nm"]
+        == summary["particles"]["secondary"]["equivalent_diameter_nm"]
+    )
+    assert (
+        measure_cmd.main(["--masks", str(out), "--output", str(tmp_path / "given"), "--pixel-size", "1nm"])
+        == 0
+    )
+    assert "pixel size 1 nm (--pixel-size)" in capsys.readouterr().out
+
+
+def test_an_explicit_scale_overrides_the_checkpoint_rule_with_a_warning(tmp_path, brightness_ckpt, capsys):  # noqa: F811
+    tifffile.imwrite(tmp_path / "a.tif", synthetic_micrograph(200, 200, 1))
+    assert _run(brightness_ckpt, tmp_path / "a.tif", tmp_path / "same", "--scale", "percentile") == 0
+    assert "overrides" not in capsys.readouterr().err
+    assert _run(brightness_ckpt, tmp_path / "a.tif", tmp_path / "other", "--scale", "full") == 0
+    assert "--scale full overrides the intensity rule 'percentile'" in capsys.readouterr().err
+    assert json.loads((tmp_path / "other" / "predictions.json").read_text())["intensity"] == "full"
 
 
 @pytest.mark.real_data
