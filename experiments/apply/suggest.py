@@ -21,6 +21,7 @@ import torch
 from PIL import Image, ImageDraw, ImageFont
 from tqdm.auto import tqdm
 
+from datamodules.pixel_size import Calibration, parse_pixel_size
 from experiments.apply.predict import input_files, resolve_device
 from experiments.apply.preprocess import prepare
 from experiments.apply.selection import BatchNormDistance, Candidate, Pick, descriptor, select
@@ -43,6 +44,10 @@ def build_parser() -> argparse.ArgumentParser:
         "--diversity", type=float, default=1.0, help="weight of the similarity penalty (0: by score only)"
     )
     parser.add_argument("--overwrite", action="store_true", help="replace an earlier ranking in --output")
+    parser.add_argument(
+        "--pixel-size",
+        help="side of one pixel with its unit, e.g. 4.2nm (default: from each file's metadata)",
+    )
     parser.add_argument("--tile", type=int, default=512, help="window side in network pixels")
     parser.add_argument("--batch-size", type=int, default=4, help="windows per forward pass")
     parser.add_argument("--device", default="auto", help="cpu, cuda, ... (auto: cuda when available)")
@@ -54,7 +59,8 @@ def score_image(
     net: torch.nn.Module, meta, path: Path, args: argparse.Namespace, device
 ) -> tuple[Candidate, np.ndarray, np.ndarray]:
     """One image's candidate record, its micrograph (uint8 RGB) and its uncertainty map (network grid)."""
-    prepared = prepare(path, meta, meta.intensity)
+    pixel = parse_pixel_size(args.pixel_size)
+    prepared = prepare(path, meta, meta.intensity, Calibration(pixel, "--pixel-size") if pixel else None)
     distance = BatchNormDistance(net)
     with distance.recording():
         logits = sliding_window_logits(
@@ -138,6 +144,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.n < 1:
             raise ValueError(f"--n {args.n}: propose at least one image")
+        parse_pixel_size(args.pixel_size)
         device = resolve_device(args.device)
         files = input_files(args.input)
         _check_output(args.output, args.overwrite)
