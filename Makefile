@@ -9,7 +9,7 @@ DATA ?= data
 RUNS ?= outputs
 
 .DEFAULT_GOAL := help
-.PHONY: help install demo test test-busy test-fast test-gpu lint format data bench measurements-doc reproduce-mini clean
+.PHONY: help install xvfb demo test test-busy test-fast test-gpu lint format data bench measurements-doc reproduce-mini clean
 
 help: ## list the targets
 	@grep -hE '^[a-zA-Z0-9_%-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
@@ -25,8 +25,12 @@ install: $(STAMP) ## create .venv and install the project (idempotent)
 demo: $(STAMP) ## train a real segmenter on Super1 (or synthetic data) and write outputs/demo/
 	$(BIN)/python -m experiments demo
 
-test: $(STAMP) ## the whole suite CI runs (all but GPU tests)
+test: $(STAMP) xvfb ## the whole suite CI runs (all but GPU tests)
 	HF_HUB_OFFLINE=1 WANDB_MODE=offline $(BIN)/python -m pytest -m "not gpu" -n 2 --dist loadgroup
+
+xvfb: ## an invisible X server for the napari widget tests (Debian's xvfb, installed once if missing)
+	@command -v Xvfb >/dev/null || { echo "installing Xvfb: napari's widget tests draw its OpenGL canvas on an invisible X server"; \
+	  apt-get update -q && apt-get install -y -q xvfb || echo "could not install xvfb (not root?): the napari tests will say so"; }
 
 test-busy: $(STAMP) ## `make test` beside two busy-looping processes: no test may depend on machine speed
 	@bash -c 'yes > /dev/null & a=$$!; yes > /dev/null & b=$$!; trap "kill $$a $$b" EXIT; $(MAKE) test'

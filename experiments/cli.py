@@ -34,6 +34,7 @@ TOOLS: dict[str, str] = {
     "predict-images": "experiments.apply.predict",
     "measure": "experiments.apply.measure",
     "export": "experiments.apply.export",
+    "suggest": "experiments.apply.suggest",
     "run": "experiments.reproduce.run",
     "sweep": "experiments.reproduce.sweep",
     "table": "experiments.reproduce.tables",

@@ -97,3 +97,12 @@ def normalise(image, mean: tuple[float, ...], std: tuple[float, ...]) -> torch.T
     """An RGB float image ``(H, W, 3)`` in 0-1 (numpy) → a normalised ``(3, H, W)`` tensor."""
     tensor = torch.as_tensor(image, dtype=torch.float32).permute(2, 0, 1)
     return (tensor - torch.tensor(mean)[:, None, None]) / torch.tensor(std)[:, None, None]
+
+
+def normalised_entropy(logits: torch.Tensor, dim: int = -3) -> torch.Tensor:
+    """Per-pixel uncertainty in [0, 1]: the entropy of the softmax over classes (``dim``, the class axis
+    of (C, H, W) or (B, C, H, W) logits) divided by its maximum, log(C). 0 = one class certain,
+    1 = all classes equally likely."""
+    log_p = torch.log_softmax(logits.float(), dim=dim)
+    entropy = -(log_p.exp() * log_p).sum(dim=dim)
+    return (entropy / math.log(logits.shape[dim])).clamp(0.0, 1.0)

@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from experiments.apply.bioimageio_cli import add_bioimageio_arguments, export_package
 from lightning_modules.checkpoint import SegmenterMeta, load_segmenter
 
 PARITY_TOLERANCE = 1e-4
@@ -28,8 +29,13 @@ OPSET = 17
 EXPORTERS = ("torchscript", "dynamo")
 
 
-def _export(
-    net: torch.nn.Module, example: torch.Tensor, path: Path, dynamic_dims: dict[int, str], exporter: str
+def export_graph(
+    net: torch.nn.Module,
+    example: torch.Tensor,
+    path: Path,
+    dynamic_dims: dict[int, str],
+    exporter: str,
+    output_name: str = "logits",
 ) -> None:
     """``torchscript`` (default) takes seconds but its traced shape arithmetic often freezes height and
     width; ``dynamo`` keeps them symbolic (UNet: fully dynamic) but took over 20 minutes for CS-UNet on
@@ -44,19 +50,19 @@ def _export(
                 net,
                 (example,),
                 input_names=["image"],
-                output_names=["logits"],
+                output_names=[output_name],
                 dynamic_shapes=shapes,
                 dynamo=True,
             )
             program.save(str(path), external_data=False)
             return
-        axes = {"image": dynamic_dims, "logits": dynamic_dims} if dynamic_dims else None
+        axes = {"image": dynamic_dims, output_name: dynamic_dims} if dynamic_dims else None
         torch.onnx.export(
             net,
             (example,),
             str(path),
             input_names=["image"],
-            output_names=["logits"],
+            output_names=[output_name],
             dynamic_axes=axes,
             opset_version=OPSET,
             dynamo=False,
@@ -64,7 +70,7 @@ def _export(
 
 
 def onnx_max_abs_diff(net: torch.nn.Module, path: Path, image: torch.Tensor) -> float:
-    """Largest |ONNX − PyTorch| logit on ``image`` (onnxruntime, CPU)."""
+    """Largest |ONNX − PyTorch| output value on ``image`` (onnxruntime, CPU; the graph's first output)."""
     import onnxruntime as ort
 
     options = ort.SessionOptions()
@@ -72,10 +78,10 @@ def onnx_max_abs_diff(net: torch.nn.Module, path: Path, image: torch.Tensor) -> 
     session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
     with torch.inference_mode():
         expected = net(image).numpy()
-    got = session.run(["logits"], {"image": image.numpy()})[0]
+    got = session.run(None, {"image": image.numpy()})[0]
     if got.shape != expected.shape:
         return float("inf")
-    return float(np.abs(got - expected).max())
+    return float(np.abs(got.astype(np.float64) - expected).max())
 
 
 def _add_metadata(path: Path, meta: SegmenterMeta, input_shape: list) -> None:
@@ -117,14 +123,14 @@ def export_onnx(
     chosen: dict[int, str] = {}
     for dims, probe in tiers if dynamic else []:
         try:
-            _export(net, example, output, dims, exporter)
+            export_graph(net, example, output, dims, exporter)
             if onnx_max_abs_diff(net, output, probe) < PARITY_TOLERANCE:
                 chosen = dims
                 break
         except Exception:  # exporter and onnxruntime raise many kinds for a graph that is not dynamic
             continue
     if not chosen:
-        _export(net, example, output, {}, exporter)
+        export_graph(net, example, output, {}, exporter)
     input_shape = [chosen.get(i, n) for i, n in enumerate(example.shape)]
     _add_metadata(output, meta, input_shape)
     diff = onnx_max_abs_diff(net, output, example)
@@ -134,23 +140,38 @@ def export_onnx(
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m experiments export", description=__doc__.split("\n")[0])
     parser.add_argument("--ckpt", required=True, type=Path, help="segmentation checkpoint written by `fit`")
-    parser.add_argument("--format", choices=["onnx"], default="onnx", help="export format")
-    parser.add_argument("--output", type=Path, help="output file (default: the checkpoint path with .onnx)")
+    parser.add_argument(
+        "--format",
+        choices=["onnx", "bioimageio"],
+        default="onnx",
+        help="onnx: one graph; bioimageio: a bioimage.io model package (.zip) for Fiji, ilastik, napari",
+    )
+    parser.add_argument(
+        "--output", type=Path, help="output file (default: the checkpoint path with .onnx or .zip)"
+    )
     parser.add_argument(
         "--exporter",
         choices=EXPORTERS,
         default="torchscript",
         help="dynamo: slower, more often fully dynamic",
     )
-    parser.add_argument("--size", type=int, default=512, help="example size; the fixed size if not dynamic")
+    parser.add_argument(
+        "--size",
+        type=int,
+        default=512,
+        help="example size, the fixed size if not dynamic (bioimageio: the test image's largest side)",
+    )
     parser.add_argument(
         "--static", action="store_true", help="export at the fixed --size even if dynamic works"
     )
+    add_bioimageio_arguments(parser)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if args.format == "bioimageio":
+        return export_package(args)
     output = args.output or args.ckpt.with_suffix(".onnx")
     try:
         info = export_onnx(args.ckpt, output, args.size, not args.static, args.exporter)
