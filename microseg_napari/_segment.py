@@ -23,6 +23,7 @@ from torch import nn
 
 from datamodules.pixel_size import Calibration, PixelSize
 from experiments.apply.imageio import write_index_mask
+from experiments.apply.mask_classes import measured_kinds
 from experiments.apply.measurements import measure_mask
 from experiments.apply.preprocess import prepare, to_input_grid
 from lightning_modules.checkpoint import SegmenterMeta
@@ -90,10 +91,17 @@ def segment(
     return Segmentation(mask, cal.size if cal else None, cal.source if cal else None)
 
 
-def measurement_rows(mask: np.ndarray, class_names: list[str], pixel: PixelSize | None) -> list[dict]:
-    """One table row per class: area %, and particle count and mean size, or a layer's mean thickness."""
+def measurement_rows(
+    mask: np.ndarray, class_names: list[str], class_kinds: list[str] | None, pixel: PixelSize | None
+) -> list[dict]:
+    """One table row per class: area %, and particle count and mean size, or a layer's mean thickness.
+
+    Classes are measured by the kinds the checkpoint declares (the defaults where it declares none),
+    as `predict` measures them.
+    """
+    kinds = measured_kinds(class_names, class_kinds)
     summary = measure_mask(
-        np.asarray(mask, dtype=np.int64).clip(0, len(class_names) - 1), class_names, pixel
+        np.asarray(mask, dtype=np.int64).clip(0, len(class_names) - 1), class_names, kinds, pixel
     )["summary"]
     unit = pixel.unit if pixel else "px"
     rows = []

@@ -151,7 +151,7 @@ def records(plan: dict, runs: Path) -> list[dict]:
                 metrics = json.loads(path.read_text())["metrics"].get(split, {}) if path.is_file() else {}
                 if "iou" in metrics:
                     out.append({"dataset": dataset, "split": split, "init": INITS[weights], "seed": seed,
-                                "iou": 100 * metrics["iou"]})  # fmt: skip
+                                "value": 100 * metrics["iou"]})  # fmt: skip
     return out
 
 
