@@ -13,6 +13,7 @@ On CPU the defaults shrink to 128², batch 2, 2 steps and leave out the compile 
 build takes minutes per model there; ask for it with `--variants`), so the whole table takes minutes.
 Then the data pipeline (`experiments.bench.data_loading`): augmented samples/s of Super1 and EBC1 with 0, 2 and
 N DataLoader workers, beside the fastest model's consumption rate (`--data-sets` to choose, `none` to skip).
+`--reference DIR` instead times our CS-UNet beside the paper's own code (`experiments.bench.reference`).
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ from torch.profiler import ProfilerActivity
 
 from callbacks.fast_path import channels_last_by_default, default_precision
 from experiments.bench import data_loading as bench_data
+from experiments.bench import reference
 from lightning_modules.nets import NETS
 from lightning_modules.segmentation import FUSED_ADAM_DEVICES
 
@@ -103,21 +105,25 @@ def options(variant: str, device: torch.device) -> Options:
 
 def train_step(spec: str, variant: str, args: argparse.Namespace, device: torch.device) -> Callable[[], None]:
     """One model's train step in one variant, on random data of the real shapes, ready to call."""
-    opts = options(variant, device)
     classify = spec.startswith("swin_classifier")
     num_classes = 74 if classify else 3
     torch.manual_seed(0)
-    net = build(spec, args.encoder, num_classes).to(device).train()
-    if opts.channels_last:
-        net = net.to(memory_format=torch.channels_last)
-    optimizer = torch.optim.Adam(net.parameters(), lr=1e-4, fused=opts.fused_adam or None)
-    step_fn = torch.compile(net) if opts.compile else net
+    net = build(spec, args.encoder, num_classes)
     x = torch.randn(args.batch, 3, args.size, args.size, device=device)
-    if opts.channels_last:
-        x = x.contiguous(memory_format=torch.channels_last)
     shape = (args.batch,) if classify else (args.batch, args.size, args.size)
     y = torch.randint(0, num_classes, shape, device=device)
-    autocast = torch.autocast(device.type, dtype=torch.bfloat16) if opts.bf16 else nullcontext()
+    return make_step(net, options(variant, device), x, y)
+
+
+def make_step(net: nn.Module, opts: Options, x: torch.Tensor, y: torch.Tensor) -> Callable[[], None]:
+    """forward + cross-entropy + backward + Adam step of `net` on the batch `(x, y)`, as `opts` say."""
+    net = net.to(x.device).train()
+    if opts.channels_last:
+        net = net.to(memory_format=torch.channels_last)
+        x = x.contiguous(memory_format=torch.channels_last)
+    optimizer = torch.optim.Adam(net.parameters(), lr=1e-4, fused=opts.fused_adam or None)
+    step_fn = torch.compile(net) if opts.compile else net
+    autocast = torch.autocast(x.device.type, dtype=torch.bfloat16) if opts.bf16 else nullcontext()
 
     def step() -> None:
         with autocast:
@@ -218,13 +224,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", type=Path, help="also write the results to this JSON file")
     parser.add_argument("--profile", action="store_true", help="print profiler tables instead of timing")
     parser.add_argument("--profile-rows", type=int, default=25, help="operators per profiler table")
+    reference.add_arguments(parser)
     args = parser.parse_args(argv)
     if args.threads:
         torch.set_num_threads(
             args.threads
         )  # on a shared CPU, fewer threads than cores avoid oversubscription
     device = torch.device(args.device)
-    size, batch, steps, warmup = DEFAULTS["cuda" if device.type == "cuda" else "cpu"]
+    size, batch, steps, warmup = (reference.DEFAULTS if args.reference else DEFAULTS)[
+        "cuda" if device.type == "cuda" else "cpu"
+    ]
     args.size, args.batch = args.size or size, args.batch or batch
     args.steps, args.warmup = args.steps or steps, args.warmup if args.warmup is not None else warmup
     args.variants = args.variants or [v for v in VARIANTS if device.type == "cuda" or "compile" not in v]
@@ -234,6 +243,8 @@ def main(argv: list[str] | None = None) -> int:
         else f"{platform.processor() or 'cpu'} ({torch.get_num_threads()} threads)"
     )
     print(f"device {name}, {args.size}², batch {args.batch}, {args.steps} steps after {args.warmup} warm-up")
+    if args.reference:
+        return reference.report(args, device, name)
     if args.profile:
         profile(args, device)
         return 0
