@@ -14,15 +14,18 @@ alternates from round to round, so the drift of a shared machine falls on both. 
 the official step time over ours; printed is its median over the rounds with the min–max spread.
 
 The official net trains as its code does: fp32 eager, `torch.optim.Adam` with torch's defaults. Ours
-trains as `python -m experiments fit` does on this device for a full-length run (`options("default")`):
-fused Adam; bf16-mixed and channels_last on a bf16 GPU; `torch.compile` where `callbacks/fast_path.py`
-compiles. A compiled net's first step holds the compilation: it is reported apart, never in the median.
+trains as `python -m experiments fit` trains a full-length run on this device (variant `default`: fused
+Adam; bf16-mixed and channels_last on a bf16 GPU; `torch.compile` where `callbacks/fast_path.py`
+compiles), or in the `--variants` asked for, each timed in the same rounds. A compiled net's first step
+holds the compilation: it is reported apart, never in the median. `--profile` prints the profiler's
+busiest operators of both nets instead.
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import copy
 import importlib
 import io
 import json
@@ -55,6 +58,7 @@ DEFAULTS = {"cuda": (512, 8, 5, 3), "cpu": (256, 2, 1, 1)}
 @dataclass
 class Comparison:
     depth: str
+    variant: str  # ours: a `bench` variant (`default`: what `fit` trains with)
     official_gflop: float  # one image, forward + backward
     ours_gflop: float
     official_ms: list[float]  # per round: mean step time of the round
@@ -155,37 +159,60 @@ def first_step(step: Callable[[], None], sync: Callable[[], None]) -> float:
     return time.perf_counter() - start
 
 
-def compare(
+def profile(
     official_cls: type[nn.Module], depth: str, args: argparse.Namespace, device: torch.device
-) -> Comparison:
-    official, ours = build_pair(official_cls, depth, args)
-    flops = gflop(official, args.size), gflop(ours, args.size)
-    result = Comparison(depth, *flops, [], [], 0.0, 0.0)
-    if abs(flops[1] - flops[0]) > FLOP_TOLERANCE * flops[0]:
-        result.error = (
-            f"FLOPs differ by {flops[1] / flops[0] - 1:+.1%} (more than {FLOP_TOLERANCE:.0%}): "
-            "the two nets do different work, no ratio"
+) -> None:
+    """`--profile`: the profiler's busiest operators of the official net's steps and of ours."""
+    from experiments.bench.train_step import profile_table
+
+    for name, step in make_steps(*build_pair(official_cls, depth, args), args, device).items():
+        print(
+            f"\n{'official' if name == 'official' else f'ours ({name})'} CS-UNet, {depth}: {args.steps} steps"
         )
-        return result
+        print(profile_table(step, args, device))
+
+
+def make_steps(
+    official: nn.Module, ours: nn.Module, args: argparse.Namespace, device: torch.device
+) -> dict[str, Callable[[], None]]:
+    """Train steps on one random batch: `official` fp32 eager, then ours in each of `args.variants`."""
     from experiments.bench.train_step import make_step, options  # train_step imports this module
 
     torch.manual_seed(0)
     x = torch.randn(args.batch, 3, args.size, args.size, device=device)
     y = torch.randint(0, NUM_CLASSES, (args.batch, args.size, args.size), device=device)
-    steps = {
-        "official": make_step(official, options("fp32", device), x, y),
-        "ours": make_step(ours, options("default", device), x, y),
-    }
+    steps = {"official": make_step(official, options("fp32", device), x, y)}
+    for variant in args.variants:  # a copy each: layouts and compilation change a net in place
+        steps[variant] = make_step(copy.deepcopy(ours), options(variant, device), x, y)
+    return steps
+
+
+def compare(
+    official_cls: type[nn.Module], depth: str, args: argparse.Namespace, device: torch.device
+) -> list[Comparison]:
+    """One `Comparison` per variant of ours, all timed in the same alternating rounds."""
+    official, ours = build_pair(official_cls, depth, args)
+    flops = gflop(official, args.size), gflop(ours, args.size)
+    results = [Comparison(depth, v, *flops, [], [], 0.0, 0.0) for v in args.variants]
+    if abs(flops[1] - flops[0]) > FLOP_TOLERANCE * flops[0]:
+        for result in results:
+            result.error = (
+                f"FLOPs differ by {flops[1] / flops[0] - 1:+.1%} (more than {FLOP_TOLERANCE:.0%}): "
+                "the two nets do different work, no ratio"
+            )
+        return results
+    steps = make_steps(official, ours, args, device)
     sync = torch.cuda.synchronize if device.type == "cuda" else lambda: None
-    result.official_first_s = first_step(steps["official"], sync)
-    result.ours_first_s = first_step(steps["ours"], sync)
+    first = {name: first_step(step, sync) for name, step in steps.items()}
     for step in steps.values():
         for _ in range(args.warmup - 1):
             step()
     times = alternate(steps, args.repeats, args.steps, sync)
-    result.official_ms = [1000 * t for t in times["official"]]
-    result.ours_ms = [1000 * t for t in times["ours"]]
-    return result
+    for result in results:
+        result.official_first_s, result.ours_first_s = first["official"], first[result.variant]
+        result.official_ms = [1000 * t for t in times["official"]]
+        result.ours_ms = [1000 * t for t in times[result.variant]]
+    return results
 
 
 def checkout_commit(root: Path) -> str:
@@ -204,17 +231,20 @@ def checkout_commit(root: Path) -> str:
 
 def table(results: list[Comparison]) -> str:
     lines = [
-        f"{'depth':<13} {'GFLOP/img off.':>14} {'ours':>6} {'Δ':>6} {'off. ms':>9} {'ours ms':>9} "
+        f"{'depth':<13} {'ours':<16} {'GFLOP off.':>10} {'ours':>6} {'Δ':>6} {'off. ms':>8} {'ours ms':>8} "
         f"{'1st step s off./ours':>21}  official/ours (median, min–max)"
     ]
     for r in results:
-        head = f"{r.depth:<13} {r.official_gflop:14.1f} {r.ours_gflop:6.1f} {r.ours_gflop / r.official_gflop - 1:+6.1%}"
+        head = (
+            f"{r.depth:<13} {r.variant:<16} {r.official_gflop:10.1f} {r.ours_gflop:6.1f} "
+            f"{r.ours_gflop / r.official_gflop - 1:+6.1%}"
+        )
         if r.error:
             lines.append(f"{head}  {r.error}")
             continue
         ratios = r.ratios
         lines.append(
-            f"{head} {statistics.median(r.official_ms):9.0f} {statistics.median(r.ours_ms):9.0f} "
+            f"{head} {statistics.median(r.official_ms):8.0f} {statistics.median(r.ours_ms):8.0f} "
             f"{r.official_first_s:10.1f} / {r.ours_first_s:<8.1f}  "
             f"{statistics.median(ratios):.2f}x ({min(ratios):.2f}–{max(ratios):.2f}, {len(ratios)} rounds)"
         )
@@ -225,17 +255,20 @@ def run(args: argparse.Namespace, device: torch.device) -> list[Comparison]:
     from experiments.bench.train_step import options
 
     official_cls = load_official(args.reference)
-    opts = options("default", device)
+    ours = "; ".join(f"{v} = {options(v, device)}" for v in args.variants)
     print(
-        f"official CS-UNet ({args.reference}, commit {checkout_commit(args.reference)}) vs ours, "
+        f"official CS-UNet ({args.reference}, commit {checkout_commit(args.reference)}) vs ours ({ours}), "
         f"{args.encoder}, window {args.window}, {args.size}², batch {args.batch}, "
-        f"{args.repeats} rounds of {args.steps} step(s) after {args.warmup} warm-up; ours: {opts}",
+        f"{args.repeats} rounds of {args.steps} step(s) after {args.warmup} warm-up",
         flush=True,
     )
-    results = []
+    results: list[Comparison] = []
     for depth in args.depths:
-        results.append(compare(official_cls, depth, args, device))
-        print(table(results[-1:]).splitlines()[-1], flush=True)
+        if args.profile:
+            profile(official_cls, depth, args, device)
+            continue
+        results += compare(official_cls, depth, args, device)
+        print("\n".join(table(results[-len(args.variants) :]).splitlines()[1:]), flush=True)
     return results
 
 
@@ -251,11 +284,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def report(args: argparse.Namespace, device: torch.device, name: str) -> int:
     """Run, print the table, write `--json`; 1 when the FLOPs of a pair differ (no ratio)."""
     results = run(args, device)
+    if args.profile:
+        return 0
     print(table(results))
     if args.json:
-        setup = {
-            k: getattr(args, k) for k in ("size", "batch", "steps", "warmup", "repeats", "window", "encoder")
-        }
+        keys = ("size", "batch", "steps", "warmup", "repeats", "window", "encoder", "variants")
+        setup = {k: getattr(args, k) for k in keys}
         out = {"device": name, "torch": torch.__version__, "reference": str(args.reference), **setup}
         args.json.write_text(json.dumps(out | {"results": [asdict(r) for r in results]}, indent=2))
     return 1 if any(r.error for r in results) else 0

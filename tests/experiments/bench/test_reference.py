@@ -15,7 +15,7 @@ from experiments.bench import train_step as bench
 STAND_IN = Path(__file__).parent / "official_stand_in"
 TINY = [
     "--device", "cpu", "--encoder", "resnet18", "--size", "64", "--batch", "1", "--steps", "1",
-    "--warmup", "1", "--repeats", "2", "--depths", "intermediate",
+    "--warmup", "1", "--repeats", "2", "--depths", "intermediate", "--variants", "fp32",
 ]  # fmt: skip
 
 
@@ -25,13 +25,29 @@ def test_side_by_side_prints_flops_and_the_ratio(tmp_path, capsys) -> None:
     report = json.loads(out.read_text())
     assert report["reference"] == str(STAND_IN) and report["repeats"] == 2 and report["size"] == 64
     (row,) = report["results"]
-    assert row["depth"] == "intermediate" and row["error"] is None
+    assert row["depth"] == "intermediate" and row["variant"] == "fp32" and row["error"] is None
     assert row["official_gflop"] == pytest.approx(row["ours_gflop"])  # the stand-in is our net
     assert len(row["official_ms"]) == len(row["ours_ms"]) == 2
     assert all(t > 0 for t in row["official_ms"] + row["ours_ms"])
     printed = capsys.readouterr().out
     assert "official/ours" in printed and "2 rounds" in printed
     assert "CSUnetSys stand-in" not in printed  # the official constructor's prints stay out of the table
+
+
+def test_ours_runs_the_default_training_path_unless_told(tmp_path, monkeypatch) -> None:
+    monkeypatch.setattr(bench, "compiles_long_runs", lambda device: False)  # no inductor build in a test
+    out = tmp_path / "reference.json"
+    args = [a for a in TINY if a not in ("--variants", "fp32")]
+    assert bench.main(["--reference", str(STAND_IN), *args, "--repeats", "1", "--json", str(out)]) == 0
+    report = json.loads(out.read_text())
+    assert report["variants"] == ["default"] and report["results"][0]["variant"] == "default"
+
+
+def test_profile_shows_both_nets(capsys) -> None:
+    assert bench.main(["--reference", str(STAND_IN), *TINY, "--profile", "--profile-rows", "5"]) == 0
+    out = capsys.readouterr().out
+    assert "official CS-UNet, intermediate: 1 steps" in out and "ours (fp32) CS-UNet, intermediate" in out
+    assert out.count("Self CPU") >= 2
 
 
 def test_the_official_cnn_is_built_without_a_download(monkeypatch) -> None:
