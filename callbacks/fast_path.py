@@ -1,19 +1,36 @@
 """Speed-ups that leave results unchanged, each switched on only where it pays off.
 
-The `FastPath` callback sets the layout (channels_last) and, on request, `torch.compile`. Mixed precision
-is the trainer's `precision`, which `python -m experiments fit` fills with `default_precision`:
-`bf16-mixed` on a bf16-capable GPU, `32-true` elsewhere (on CPU bf16 autocast is 10-30x slower than
-fp32, `make bench`). The fused Adam is the LightningModules' own (`FUSED_ADAM_DEVICES`).
+The `FastPath` callback sets the layout (channels_last) and decides `torch.compile`. Mixed precision is
+the trainer's `precision`, which `python -m experiments fit` fills with `default_precision`: `bf16-mixed`
+on a bf16-capable GPU, `32-true` elsewhere (on CPU bf16 autocast is 10-30x slower than fp32,
+`make bench`). The fused Adam is the LightningModules' own (`FUSED_ADAM_DEVICES`).
+
+`torch.compile` (inductor) makes a CPU train step faster (`CPU_COMPILE_GAIN`), but compiling costs
+minutes there: inductor writes and builds C++ kernels one by one (`CPU_COMPILE_SECONDS`). So on CPU, by
+default, FastPath times a few eager training steps and compiles only when the rest of the run at that
+pace saves more than the compilation costs (`compile_pays_off`): a run of hours compiles, the demo, a
+`fast_dev_run` or a test of a few steps stays eager. Validation, test and predict then stay eager
+(each new input size and eval mode would compile again for a few batches).
 """
 
 from __future__ import annotations
 
+import statistics
+import time
 import warnings
 from typing import Any
 
 import lightning as L
 import torch
-from lightning.pytorch.callbacks import Callback
+from lightning.pytorch.callbacks import Callback, Timer
+from lightning.pytorch.utilities import rank_zero_info
+
+#: eager step time / compiled step time of a CPU train step (CS-UNet ResNet-50 [2,2,2,2], 256², batch 2;
+#: median of 5 alternating steps on the 2-core machine, issue 17)
+CPU_COMPILE_GAIN = 1.2
+#: seconds of inductor's first compilation of CS-UNet's training graphs (forward + backward) on that
+#: machine: ~15 CPU-minutes, most of them in g++. Smaller nets compile faster, so this errs towards eager.
+CPU_COMPILE_SECONDS = 900.0
 
 
 def default_precision(accelerator: Any = "auto") -> str:
@@ -23,8 +40,26 @@ def default_precision(accelerator: Any = "auto") -> str:
 
 
 def channels_last_by_default(device: torch.device) -> bool:
-    """channels_last pays off with cuDNN; on CPU it measured no faster (2-core machine, U-Net and CS-UNet)."""
+    """channels_last pays off with cuDNN; on CPU it is no faster (ResNet-50 encoder at 256²: 0.97x, issue 17)."""
     return device.type == "cuda"
+
+
+def compiles_long_runs(device: torch.device) -> bool:
+    """Whether FastPath compiles, by default, a run long enough to win the compile time back.
+
+    On CPU, yes (`CPU_COMPILE_GAIN`); on a GPU not yet: compile time and gain are unmeasured there.
+    """
+    return device.type == "cpu"
+
+
+def compile_pays_off(
+    steps_left: float,
+    step_seconds: float,
+    compile_seconds: float = CPU_COMPILE_SECONDS,
+    gain: float = CPU_COMPILE_GAIN,
+) -> bool:
+    """True when `steps_left` steps run `gain` times faster save more than `compile_seconds`."""
+    return steps_left * step_seconds * (1 - 1 / gain) > compile_seconds
 
 
 def compile_with_fallback(
@@ -45,37 +80,114 @@ def compile_with_fallback(
 
 
 class FastPath(Callback):
-    """channels_last weights and, on request, ``torch.compile`` of the network, before training starts.
+    """channels_last weights and ``torch.compile`` of the network where they pay off.
 
     Args:
         channels_last: convert 4-D weights to channels_last, which lets cuDNN run convolutions in NHWC
             (tensor cores, no layout transposes) and makes the CNN-to-Swin hand-over
             (`nchw_to_nhwc`) a free view. Inputs need no conversion: a convolution with channels_last
             weights returns channels_last maps. ``None``: `channels_last_by_default` (CUDA only).
-        compile: ``torch.compile`` the LightningModule's ``net`` (falls back to eager, see
-            `compile_with_fallback`). Off by default: compiling takes minutes per model and input size.
+        compile: ``True``: ``torch.compile`` the LightningModule's ``net`` before training (everything it
+            runs is compiled); ``False``: never; ``None`` (default): on CPU, compile for the rest of the
+            training when `compile_pays_off` after `timed_steps` eager steps, evaluation staying eager;
+            on a GPU, off (not yet measured there). Compilation falls back to eager where it fails
+            (`compile_with_fallback`).
         compile_backend, compile_mode: passed to ``torch.compile``.
+        timed_steps: eager training steps timed for the decision, after one untimed first step.
+        compile_seconds: the cost of compiling, in seconds, that the decision weighs.
     """
 
     def __init__(
         self,
         channels_last: bool | None = None,
-        compile: bool = False,
+        compile: bool | None = None,
         compile_backend: str = "inductor",
         compile_mode: str | None = None,
+        timed_steps: int = 3,
+        compile_seconds: float = CPU_COMPILE_SECONDS,
     ) -> None:
         self.channels_last = channels_last
         self.compile = compile
         self.compile_backend = compile_backend
         self.compile_mode = compile_mode
+        self.timed_steps = timed_steps
+        self.compile_seconds = compile_seconds
         self.compiled = False
+        self.decided = False
+        self._step_seconds: list[float] = []
+        self._start = 0.0
 
     def setup(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
+        device = trainer.strategy.root_device
         channels_last = self.channels_last
         if channels_last is None:
-            channels_last = channels_last_by_default(trainer.strategy.root_device)
+            channels_last = channels_last_by_default(device)
         if channels_last:
             pl_module.to(memory_format=torch.channels_last)  # later moves to the device keep the layout
         if self.compile and not self.compiled:
-            net = getattr(pl_module, "net", pl_module)
-            self.compiled = compile_with_fallback(net, self.compile_backend, self.compile_mode)
+            self.compiled = compile_with_fallback(_net(pl_module), self.compile_backend, self.compile_mode)
+        self.decided = self.decided or self.compile is not None or not compiles_long_runs(device)
+
+    def on_train_batch_start(
+        self, trainer: L.Trainer, pl_module: L.LightningModule, batch: Any, batch_idx: int
+    ) -> None:
+        self._start = time.perf_counter()
+
+    def on_train_batch_end(
+        self, trainer: L.Trainer, pl_module: L.LightningModule, outputs: Any, batch: Any, batch_idx: int
+    ) -> None:
+        if self.decided:
+            return
+        self._step_seconds.append(time.perf_counter() - self._start)
+        if (
+            len(self._step_seconds) > self.timed_steps
+        ):  # the first step (allocations, mask caches) is left out
+            self._decide(trainer, pl_module, statistics.median(self._step_seconds[1:]))
+
+    def _decide(self, trainer: L.Trainer, pl_module: L.LightningModule, step_seconds: float) -> None:
+        steps_left = trainer.estimated_stepping_batches - trainer.global_step
+        seconds_left = steps_left * step_seconds
+        for callback in trainer.callbacks:
+            if isinstance(callback, Timer) and callback.time_remaining() is not None:
+                seconds_left = min(seconds_left, callback.time_remaining())
+        pays = compile_pays_off(seconds_left / step_seconds, step_seconds, self.compile_seconds)
+        pays = trainer.strategy.broadcast(pays, src=0)  # every rank decides as rank 0 does
+        self.decided = True
+        verdict = "compiling the net (torch.compile)" if pays else "staying eager (too short to win it back)"
+        rank_zero_info(
+            f"FastPath: {step_seconds:.2f} s per eager step, at most {seconds_left / 60:.0f} min of training "
+            f"left; compiling costs ~{self.compile_seconds / 60:.0f} min for {1 - 1 / CPU_COMPILE_GAIN:.0%} "
+            f"off each step: {verdict}"
+        )
+        if pays:
+            self.compiled = compile_with_fallback(_net(pl_module), self.compile_backend, self.compile_mode)
+
+    def _evaluation_starts(self) -> None:
+        if self.compiled and self.compile is None:
+            torch.compiler.set_stance("force_eager")
+
+    def _evaluation_ends(self) -> None:
+        if self.compiled and self.compile is None:
+            torch.compiler.set_stance("default")
+
+    def on_validation_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self._evaluation_starts()
+
+    def on_validation_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self._evaluation_ends()
+
+    def on_test_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self._evaluation_starts()
+
+    def on_test_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self._evaluation_ends()
+
+    def on_predict_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self._evaluation_starts()
+
+    def on_predict_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self._evaluation_ends()
+
+
+def _net(pl_module: L.LightningModule) -> torch.nn.Module:
+    return getattr(pl_module, "net", pl_module)

@@ -4,17 +4,20 @@ A train step is forward + loss + backward + Adam step on random data of the real
 timed in five variants, each against the fp32 eager baseline measured in the same run:
 `fp32` (eager, torch's default Adam: what the paper's code runs), `bf16` (bf16-mixed autocast),
 `bf16+cl` (+ channels_last weights and input), `bf16+cl+compile` (+ `torch.compile`; a compile error is
-reported in the table, not raised) and `default`: what `python -m experiments fit` trains with on this
-device (`callbacks/fast_path.py`: bf16-mixed and channels_last on a bf16 GPU, fp32 on CPU; fused Adam).
+reported in the table, not raised) and `default`: what `python -m experiments fit` trains a full-length
+run with on this device (`callbacks/fast_path.py`: bf16-mixed and channels_last on a bf16 GPU; fp32 and
+`torch.compile` on CPU; fused Adam).
 `--profile` prints `torch.profiler`'s busiest operators of a few steps of each model instead.
 Timing: `--warmup` steps first (compilation happens there), then `--steps` steps between two device
 synchronisations. Peak memory is CUDA's `max_memory_allocated` (CPU: not measured).
-On CPU the defaults shrink to 128², batch 2, 2 steps and leave out the compile variant (inductor's C++
-build takes minutes per model there; ask for it with `--variants`), so the whole table takes minutes.
+On CPU the defaults shrink to 128², batch 2, 2 steps and leave out the variants that compile, `default`
+included (inductor's C++ build takes minutes per model there; ask for them with `--variants`), so the
+whole table takes minutes.
 Then the data pipeline (`experiments.bench.data_loading`): augmented samples/s of Super1 and EBC1 with 0, 2 and
 N DataLoader workers, beside the fastest model's consumption rate (`--data-sets` to choose, `none` to skip).
 `--data-scale [N ...]` measures instead how memory and samples/s grow with the size of a training set,
 in memory vs read lazily (`experiments.bench.data_scale`).
+`--reference DIR` instead times our CS-UNet beside the paper's own code (`experiments.bench.reference`).
 """
 
 from __future__ import annotations
@@ -34,9 +37,9 @@ import torch.nn.functional as F
 from torch import nn
 from torch.profiler import ProfilerActivity
 
-from callbacks.fast_path import channels_last_by_default, default_precision
+from callbacks.fast_path import channels_last_by_default, compiles_long_runs, default_precision
 from experiments.bench import data_loading as bench_data
-from experiments.bench import data_scale
+from experiments.bench import data_scale, reference
 from lightning_modules.nets import NETS
 from lightning_modules.segmentation import FUSED_ADAM_DEVICES
 
@@ -98,7 +101,7 @@ def options(variant: str, device: torch.device) -> Options:
         return Options(
             bf16=default_precision(device.type) == "bf16-mixed",
             channels_last=channels_last_by_default(device),
-            compile=False,
+            compile=compiles_long_runs(device),
             fused_adam=device.type in FUSED_ADAM_DEVICES,
         )
     return Options(variant.startswith("bf16"), "+cl" in variant, variant.endswith("+compile"), False)
@@ -106,21 +109,25 @@ def options(variant: str, device: torch.device) -> Options:
 
 def train_step(spec: str, variant: str, args: argparse.Namespace, device: torch.device) -> Callable[[], None]:
     """One model's train step in one variant, on random data of the real shapes, ready to call."""
-    opts = options(variant, device)
     classify = spec.startswith("swin_classifier")
     num_classes = 74 if classify else 3
     torch.manual_seed(0)
-    net = build(spec, args.encoder, num_classes).to(device).train()
-    if opts.channels_last:
-        net = net.to(memory_format=torch.channels_last)
-    optimizer = torch.optim.Adam(net.parameters(), lr=1e-4, fused=opts.fused_adam or None)
-    step_fn = torch.compile(net) if opts.compile else net
+    net = build(spec, args.encoder, num_classes)
     x = torch.randn(args.batch, 3, args.size, args.size, device=device)
-    if opts.channels_last:
-        x = x.contiguous(memory_format=torch.channels_last)
     shape = (args.batch,) if classify else (args.batch, args.size, args.size)
     y = torch.randint(0, num_classes, shape, device=device)
-    autocast = torch.autocast(device.type, dtype=torch.bfloat16) if opts.bf16 else nullcontext()
+    return make_step(net, options(variant, device), x, y)
+
+
+def make_step(net: nn.Module, opts: Options, x: torch.Tensor, y: torch.Tensor) -> Callable[[], None]:
+    """forward + cross-entropy + backward + Adam step of `net` on the batch `(x, y)`, as `opts` say."""
+    net = net.to(x.device).train()
+    if opts.channels_last:
+        net = net.to(memory_format=torch.channels_last)
+        x = x.contiguous(memory_format=torch.channels_last)
+    optimizer = torch.optim.Adam(net.parameters(), lr=1e-4, fused=opts.fused_adam or None)
+    step_fn = torch.compile(net) if opts.compile else net
+    autocast = torch.autocast(x.device.type, dtype=torch.bfloat16) if opts.bf16 else nullcontext()
 
     def step() -> None:
         with autocast:
@@ -176,20 +183,25 @@ def run(args: argparse.Namespace, device: torch.device) -> list[Result]:
 
 def profile(args: argparse.Namespace, device: torch.device) -> None:
     """`torch.profiler` tables of `--steps` train steps per model and variant, busiest operators first."""
-    activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if device.type == "cuda" else [])
-    sort = "self_cuda_time_total" if device.type == "cuda" else "self_cpu_time_total"
     for spec in args.models:
         for variant in args.variants:
             step = train_step(spec, variant, args, device)
-            for _ in range(max(args.warmup, 1)):
-                step()
-            _sync(device)
-            with torch.profiler.profile(activities=activities) as prof:
-                for _ in range(args.steps):
-                    step()
-                _sync(device)
             print(f"\n{spec} {variant}: {args.steps} steps")
-            print(prof.key_averages().table(sort_by=sort, row_limit=args.profile_rows))
+            print(profile_table(step, args, device))
+
+
+def profile_table(step: Callable[[], None], args: argparse.Namespace, device: torch.device) -> str:
+    """Operators by self time over `args.steps` calls of `step` after `args.warmup` (at least 1)."""
+    activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if device.type == "cuda" else [])
+    sort = "self_cuda_time_total" if device.type == "cuda" else "self_cpu_time_total"
+    for _ in range(max(args.warmup, 1)):
+        step()
+    _sync(device)
+    with torch.profiler.profile(activities=activities) as prof:
+        for _ in range(args.steps):
+            step()
+        _sync(device)
+    return prof.key_averages().table(sort_by=sort, row_limit=args.profile_rows)
 
 
 def table(results: list[Result]) -> str:
@@ -207,7 +219,12 @@ def table(results: list[Result]) -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m experiments bench", description=__doc__.splitlines()[0])
     parser.add_argument("--models", nargs="+", default=list(MODELS), help="name[:original|intermediate]")
-    parser.add_argument("--variants", nargs="+", choices=VARIANTS, help="default: all (CPU: all but compile)")
+    parser.add_argument(
+        "--variants",
+        nargs="+",
+        choices=VARIANTS,
+        help="default: all (CPU: those that do not compile; --reference: default)",
+    )
     parser.add_argument("--size", type=int, help="square input side (512 on CUDA, 128 on CPU)")
     parser.add_argument("--batch", type=int, help="images per step (8 on CUDA, 2 on CPU)")
     parser.add_argument("--steps", type=int, help="timed steps (20 on CUDA, 2 on CPU)")
@@ -222,6 +239,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", type=Path, help="also write the results to this JSON file")
     parser.add_argument("--profile", action="store_true", help="print profiler tables instead of timing")
     parser.add_argument("--profile-rows", type=int, default=25, help="operators per profiler table")
+    reference.add_arguments(parser)
     args = parser.parse_args(argv)
     if args.data_scale is not None:
         return data_scale.bench(args)
@@ -230,16 +248,21 @@ def main(argv: list[str] | None = None) -> int:
             args.threads
         )  # on a shared CPU, fewer threads than cores avoid oversubscription
     device = torch.device(args.device)
-    size, batch, steps, warmup = DEFAULTS["cuda" if device.type == "cuda" else "cpu"]
+    size, batch, steps, warmup = (reference.DEFAULTS if args.reference else DEFAULTS)[
+        "cuda" if device.type == "cuda" else "cpu"
+    ]
     args.size, args.batch = args.size or size, args.batch or batch
     args.steps, args.warmup = args.steps or steps, args.warmup if args.warmup is not None else warmup
-    args.variants = args.variants or [v for v in VARIANTS if device.type == "cuda" or "compile" not in v]
+    cheap = [v for v in VARIANTS if device.type == "cuda" or not options(v, device).compile]
+    args.variants = args.variants or (["default"] if args.reference else cheap)
     name = (
         torch.cuda.get_device_name(device)
         if device.type == "cuda"
         else f"{platform.processor() or 'cpu'} ({torch.get_num_threads()} threads)"
     )
     print(f"device {name}, {args.size}², batch {args.batch}, {args.steps} steps after {args.warmup} warm-up")
+    if args.reference:
+        return reference.report(args, device, name)
     if args.profile:
         profile(args, device)
         return 0

@@ -9,7 +9,7 @@ import pytest
 import torch
 from torch import nn
 
-from callbacks.fast_path import FastPath, compile_with_fallback, default_precision
+from callbacks.fast_path import FastPath, compile_pays_off, compile_with_fallback, default_precision
 from datamodules import Synthetic
 from experiments import cli
 from experiments.cli import cli_main
@@ -109,11 +109,7 @@ def test_compiled_net_matches_eager() -> None:
     assert list(net.state_dict()) == ["0.weight", "0.bias", "2.weight", "2.bias"]  # checkpoints unchanged
 
 
-def test_a_failing_compiler_falls_back_to_eager(monkeypatch) -> None:
-    from torch._dynamo import config as dynamo_config
-
-    monkeypatch.setattr(dynamo_config, "suppress_errors", False)  # restored after the test
-
+def test_a_failing_compiler_falls_back_to_eager() -> None:
     calls = []
 
     def broken_backend(graph, example_inputs):
@@ -123,8 +119,10 @@ def test_a_failing_compiler_falls_back_to_eager(monkeypatch) -> None:
     net, x = _net_and_input()
     expected = net(x)
     torch._dynamo.reset()
-    assert compile_with_fallback(net, backend=broken_backend)
-    torch.testing.assert_close(net(x), expected)  # ran eagerly (dynamo logs the error as a warning)
+    # config.patch, not monkeypatch: monkeypatch's undo leaves dynamo's config without the key (torch 2.14)
+    with torch._dynamo.config.patch(suppress_errors=False):  # compile_with_fallback switches it on
+        assert compile_with_fallback(net, backend=broken_backend)
+        torch.testing.assert_close(net(x), expected)  # ran eagerly (dynamo logs the error as a warning)
     assert calls, "the compiler was never tried"
     torch._dynamo.reset()
 
@@ -139,6 +137,71 @@ def test_compile_unavailable_is_a_warning_not_an_error(monkeypatch) -> None:
     with pytest.warns(UserWarning, match="not supported on Python 3.99"):
         assert not compile_with_fallback(net)
     assert net(x).shape == (2, 3, 16, 16)
+
+
+def test_compile_pays_off_only_when_the_run_wins_the_compile_time_back() -> None:
+    # 1.2x faster saves 1/6 of each step: 360 steps of 1 s save exactly the 60 s of compiling
+    assert not compile_pays_off(360, 1.0, compile_seconds=60, gain=1.2)
+    assert compile_pays_off(361, 1.0, compile_seconds=60, gain=1.2)
+    assert compile_pays_off(float("inf"), 0.01, compile_seconds=60, gain=1.2)
+    assert not compile_pays_off(10**6, 1.0, compile_seconds=60, gain=1.0)  # nothing to win
+
+
+class _StopAfterTheDecision(L.Callback):
+    """Ends the run one step after FastPath has decided (so one step runs the way it decided)."""
+
+    def __init__(self, fast_path: FastPath) -> None:
+        self.fast_path, self.steps_after = fast_path, 0
+
+    def on_train_batch_end(self, trainer, *args) -> None:
+        self.steps_after += self.fast_path.decided
+        trainer.should_stop = trainer.should_stop or self.steps_after > 1
+
+
+def _auto_fit(fast_path: FastPath, **trainer_kwargs) -> UNet:
+    """A tiny U-Net trained one batch per epoch until one step after FastPath has decided (after 3 steps)."""
+    L.seed_everything(0)
+    data = Synthetic(size=64, num_train=2, num_val=2, num_test=1, batch_size=2, num_workers=0)
+    model = UNet(encoder_name="resnet18", num_classes=data.num_classes, class_names=data.class_names)
+    callbacks = [fast_path, _StopAfterTheDecision(fast_path)]
+    _trainer(callbacks=callbacks, limit_val_batches=0, **trainer_kwargs).fit(model, data)
+    assert fast_path.decided and len(fast_path._step_seconds) == 3
+    return model
+
+
+def _recording_backend(graphs: list):
+    def backend(graph, example_inputs):
+        graphs.append(graph)
+        return graph.forward
+
+    return backend
+
+
+def test_a_short_run_stays_eager(caplog) -> None:
+    model = _auto_fit(FastPath(timed_steps=2), max_steps=5)  # fast_dev_run-sized
+    assert not model.net._compiled_call_impl
+    assert "staying eager" in caplog.text
+
+
+def test_a_time_budget_keeps_a_long_run_eager() -> None:
+    """At most 20 s of training left can save at most 20 s / 6 < 5 s, however fast the machine."""
+    fast_path = FastPath(timed_steps=2, compile_seconds=5.0)
+    model = _auto_fit(fast_path, max_epochs=100_000, max_time={"seconds": 20})
+    assert not fast_path.compiled and not model.net._compiled_call_impl
+
+
+def test_a_long_run_compiles_training_and_evaluates_eagerly() -> None:
+    graphs: list = []
+    fast_path = FastPath(timed_steps=2, compile_seconds=5.0, compile_backend=_recording_backend(graphs))
+    model = _auto_fit(fast_path, max_epochs=100_000)  # 100 000 steps: any step time wins 5 s back
+    assert fast_path.compiled and model.net._compiled_call_impl
+    compiled = len(graphs)
+    assert compiled >= 1, "the steps after the decision ran compiled"
+    data = Synthetic(size=96, num_train=2, num_val=2, num_test=1, batch_size=2, num_workers=0)
+    _trainer(callbacks=[fast_path]).validate(model, data, verbose=False)  # a new size, eval mode
+    assert len(graphs) == compiled, "validation was compiled"
+    model.net.train()(torch.randn(1, 3, 64, 64))
+    assert len(graphs) > compiled, "compilation stayed off after validation"
 
 
 @pytest.mark.parametrize("config", ["demo.yaml", pytest.param("microlite.yaml", marks=pytest.mark.real_data)])

@@ -72,12 +72,12 @@ def test_data_pipeline_rates_beside_the_model(tmp_path, capsys, monkeypatch):
 
 def test_default_variant_is_what_training_uses_here():
     cpu = bench.options("default", torch.device("cpu"))
-    assert cpu == bench.Options(bf16=False, channels_last=False, compile=False, fused_adam=True)
+    assert cpu == bench.Options(bf16=False, channels_last=False, compile=True, fused_adam=True)
     assert bench.options("bf16+cl", torch.device("cpu")) == bench.Options(True, True, False, False)
 
 
 def test_profile_prints_the_busiest_operators(capsys):
-    code = bench.main([*TINY, "--warmup", "0", "--variants", "default", "--device", "cpu", "--profile"])
+    code = bench.main([*TINY, "--warmup", "0", "--variants", "fp32", "--device", "cpu", "--profile"])
     assert code == 0
     out = capsys.readouterr().out
-    assert "unet default: 1 steps" in out and "aten::" in out and "Self CPU" in out
+    assert "unet fp32: 1 steps" in out and "aten::" in out and "Self CPU" in out
