@@ -26,9 +26,9 @@ def marker_path(out_dir: Path, stem: str) -> Path:
 
 
 def _plain(value: object) -> object:
-    """JSON for the numpy scalars that measurements may hold."""
-    if isinstance(value, np.generic):
-        return value.item()
+    """JSON for the numpy scalars and arrays (a layer's thickness samples) that measurements hold."""
+    if isinstance(value, np.generic | np.ndarray):
+        return value.tolist()
     raise TypeError(f"{type(value).__name__} is not JSON serialisable")
 
 
