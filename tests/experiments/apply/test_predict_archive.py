@@ -25,7 +25,13 @@ from tests.experiments.stand_in import FIT_PREPROCESSING, brightness_ckpt, write
 
 REPO = Path(__file__).resolve().parents[3]
 SIZES = [(64, 64), (80, 96), (96, 72), (64, 90), (72, 72), (90, 64), (96, 96)]  # 7: an odd count
-FOLDER_FILES = ("summary.csv", "summary.json", "predictions.json", "folder_summary.csv", "folder_summary.json")
+FOLDER_FILES = (
+    "summary.csv",
+    "summary.json",
+    "predictions.json",
+    "folder_summary.csv",
+    "folder_summary.json",
+)
 
 
 def predicted(stdout: str) -> list[str]:
