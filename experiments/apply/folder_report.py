@@ -78,7 +78,7 @@ def class_rows(results: dict[str, dict], pixel: PixelSize | None) -> list[dict]:
             if pixel:
                 row[f"number_density_per_{pixel.unit}2"] = row["number_density_per_px2"] / factor**2
         elif kind == "layer":
-            thickness = np.concatenate([r["layers"][name].profile.thickness for r in results.values()])
+            thickness = np.concatenate([np.asarray(r["layers"][name], float) for r in results.values()])
             row |= {"positions": int(thickness.size)} | _scaled("thickness", summarise(thickness), pixel)
         rows.append(row)
     return rows

@@ -173,5 +173,9 @@ def _thickness_rows(layers: dict, pixel: PixelSize | None) -> list[dict]:
 
 
 def for_summary(result: dict) -> dict:
-    """What the folder summary needs of one mask's result (not its label images, which are large)."""
-    return {key: value for key, value in result.items() if key != "labels"}
+    """What the folder summary needs of one mask's result: plain data (no label images, which are large,
+    and of a layer only its thickness samples), so `predict` can keep it in each image's done mark."""
+    layers = {name: layer.profile.thickness for name, layer in result["layers"].items()}
+    return {key: value for key, value in result.items() if key not in ("labels", "layers")} | {
+        "layers": layers
+    }

@@ -18,7 +18,6 @@ listed at the end and the exit status is 1.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import tempfile
 import warnings
@@ -29,17 +28,18 @@ from pathlib import Path
 import torch
 from tqdm.auto import tqdm
 
+from callbacks.archive_writer import write_marker
 from datamodules.intensity import INTENSITY_RULES
 from datamodules.io import IMAGE_SUFFIXES, list_images
 from datamodules.pixel_size import Calibration, parse_pixel_size
-from experiments.apply.folder_report import report_lines, write_summary
 from experiments.apply.imageio import default_colors, overlay, write_index_mask
 from experiments.apply.mask_classes import CLASSES_FILE, measured_kinds
-from experiments.apply.measure import add_measure_options, folder_pixel_size, settings_from
+from experiments.apply.measure import add_measure_options, settings_from
 from experiments.apply.measure_report import for_summary, write_measurements
 from experiments.apply.measurements import measure_mask
+from experiments.apply.predict_folder import report_folder, run_settings, write_classes
 from experiments.apply.preprocess import Prepared, parse_resample, prepare, to_input_grid
-from experiments.apply.records import PREDICTIONS_FILE, calibration_of, image_entry, write_predictions
+from experiments.apply.records import PREDICTIONS_FILE, image_entry
 from lightning_modules.checkpoint import SegmenterMeta, load_segmenter
 from lightning_modules.inference import sliding_window_logits
 
@@ -53,7 +53,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--ckpt", required=True, type=Path, help="segmentation checkpoint written by `fit`")
     parser.add_argument("--input", required=True, type=Path, help="an image file or a folder of images")
     parser.add_argument("--output", required=True, type=Path, help="folder for masks, overlays, measurements")
-    parser.add_argument("--overwrite", action="store_true", help="replace the outputs of an earlier run")
+    rerun = parser.add_mutually_exclusive_group()
+    rerun.add_argument("--overwrite", action="store_true", help="replace the outputs of an earlier run")
+    rerun.add_argument(
+        "--resume", action="store_true", help="keep the images an earlier run finished, predict the rest"
+    )
     parser.add_argument("--batch-size", type=int, default=4, help="windows per forward pass")
     parser.add_argument("--device", default="auto", help="cpu, cuda, cuda:1, ... (auto: cuda when available)")
     parser.add_argument(
@@ -76,6 +80,11 @@ def build_parser() -> argparse.ArgumentParser:
         choices=INTENSITY_RULES,
         help="16-bit/float intensity rule (default: the checkpoint's, the one training used)",
     )
+    parser.add_argument("--devices", type=int, default=1, help="processes per node (DDP; 1: this process)")
+    parser.add_argument(
+        "--num-nodes", type=int, default=1, help="nodes of a multi-node run (SLURM, torchrun)"
+    )
+    parser.add_argument("--accelerator", default="auto", help="with --devices/--resume: cpu, gpu or auto")
     parser.add_argument("--no-measure", action="store_true", help="write masks and overlays only")
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
     add_measure_options(parser)
@@ -133,7 +142,7 @@ def check_output_folder(out: Path, stems: list[str], overwrite: bool) -> None:
         shown = ", ".join(existing[:3]) + (f" and {len(existing) - 3} more" if len(existing) > 3 else "")
         raise ValueError(
             f"{out} holds outputs of an earlier predict run ({shown}); choose another --output "
-            "or pass --overwrite to replace them"
+            "or pass --overwrite to replace them (or --resume to keep the finished images)"
         )
 
 
@@ -208,6 +217,27 @@ def _intensity_warning(args: argparse.Namespace, meta: SegmenterMeta) -> None:
         )
 
 
+def predict_one(
+    net: torch.nn.Module,
+    meta: SegmenterMeta,
+    path: Path,
+    stem: str,
+    args: argparse.Namespace,
+    device: torch.device,
+) -> tuple[dict | None, dict | None, str | None]:
+    """`predict_file` with its warnings printed as lines; a failure is returned as its line, not raised."""
+    record = summary = failure = None
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            record, summary = predict_file(net, meta, path, stem, args, device)
+        except Exception as err:  # one bad file must not stop a folder run; it is reported at the end
+            failure = _failure(path, err)
+    for warning in caught:
+        print(f"warning: {warning.message}", file=sys.stderr)
+    return record, summary, failure
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
@@ -217,7 +247,7 @@ def main(argv: list[str] | None = None) -> int:
         device = resolve_device(args.device)
         files = input_files(args.input)
         names = output_names(files)
-        check_output_folder(args.output, list(names.values()), args.overwrite)
+        check_output_folder(args.output, list(names.values()), args.overwrite or args.resume)
         net, meta = load_segmenter(args.ckpt, map_location="cpu")
         declared = meta.class_kinds
         meta = replace(meta, class_kinds=measured_kinds(meta.class_names, declared, args.layer_classes))
@@ -225,46 +255,20 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {err}", file=sys.stderr)
         return 2
     _intensity_warning(args, meta)
-    net.to(device)
-    colors = meta.class_colors or default_colors(meta.num_classes)
-    if not declared and args.layer_classes is None and not args.no_measure:
-        print(
-            "warning: the checkpoint declares no class kinds (written before they were stored); measuring "
-            "class 0 as the matrix and the others as particles; --layer-classes NAME measures a layer",
-            file=sys.stderr,
-        )
-    classes = {
-        "class_names": meta.class_names,
-        "class_colors": colors,
-        "class_kinds": meta.class_kinds,
-        "checkpoint": str(args.ckpt),
-    }
-    (args.output / CLASSES_FILE).write_text(json.dumps(classes, indent=2))
+    if args.devices != 1 or args.num_nodes != 1 or args.resume:  # Lightning's loop: imported only here
+        from experiments.apply.predict_archive import predict_archive
 
-    records, summaries, failures = {}, {}, {}
+        return predict_archive(args, files, names, net, meta, declared)
+    net.to(device)
+    write_classes(args, meta, declared)
+    records, summaries, failures = {}, {}, []
     for path in tqdm(files, desc="images", unit="img", disable=args.quiet or len(files) == 1):
-        summary = None
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always")
-            try:
-                records[names[path]], summary = predict_file(net, meta, path, names[path], args, device)
-            except Exception as err:  # one bad file must not stop a folder run; it is reported below
-                failures[path] = _failure(path, err)
-        for warning in caught:
-            print(f"warning: {warning.message}", file=sys.stderr)
+        outcome = record, summary, failure = predict_one(net, meta, path, names[path], args, device)
+        write_marker(args.output, names[path], path, outcome, run_settings(args))  # for a later --resume
+        if failure:
+            failures.append(failure)
+        else:
+            records[names[path]] = record
         if summary is not None:
             summaries[names[path]] = summary
-    header = {
-        "checkpoint": str(args.ckpt),
-        "intensity": args.scale or meta.intensity,
-        "training": {"scale": meta.scale, "pixel_size_nm": meta.pixel_size_nm},
-    }
-    write_predictions(args.output, header, records)
-    pixel = folder_pixel_size([calibration_of(records[name]) for name in summaries])
-    rows = write_summary(summaries, args.output, pixel)
-    print(f"segmented {len(files) - len(failures)}/{len(files)} image(s) into {args.output}")
-    if rows:
-        print("\n".join(report_lines(rows, pixel)))
-    for message in failures.values():
-        print(f"FAILED {message}", file=sys.stderr)
-    return 1 if failures else 0
+    return report_folder(args, meta, len(files), records, summaries, failures)
