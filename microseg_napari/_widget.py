@@ -215,7 +215,10 @@ class SegmentWidget(QWidget):
         if self.labels is None:
             return
         rows = measurement_rows(
-            self.labels.data, self.meta.class_names, self.labels.metadata["microseg"]["pixel"]
+            self.labels.data,
+            self.meta.class_names,
+            self.meta.class_kinds,
+            self.labels.metadata["microseg"]["pixel"],
         )
         columns = list(dict.fromkeys(key for row in rows for key in row))
         self.table.setColumnCount(len(columns))

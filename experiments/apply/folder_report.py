@@ -28,6 +28,8 @@ def _units(summary: dict) -> list[str]:
 def image_row(stem: str, summary: dict) -> dict:
     """One image's line of summary.csv: fractions (± within-image 95 %), counts, sizes, thicknesses."""
     row: dict = {"image": stem}
+    if "mean_uncertainty" in summary:  # written by predict, not by `measure` of a mask alone
+        row["mean_uncertainty"] = round(summary["mean_uncertainty"], 6)
     for name, fraction in summary["area_fraction"].items():
         row[f"fraction_{name}"] = round(fraction, 6)
         half = summary["area_fraction_error"][name]["half_width"]

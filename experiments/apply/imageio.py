@@ -1,4 +1,5 @@
-"""predict's output files: index masks (written, and read back by `measure`), overlays, class colours.
+"""predict's output files: index masks (written, and read back by `measure`), overlays, uncertainty
+maps, class colours.
 
 Micrographs are read by `datamodules.io` (the one reader, shared with training), not here.
 """
@@ -15,6 +16,19 @@ from PIL import Image, ImageDraw, ImageFont
 def write_index_mask(mask: np.ndarray, path: str | Path) -> None:
     """Save class indices as a single-channel 8-bit PNG (pixel value = class index)."""
     Image.fromarray(mask.astype(np.uint8), mode="L").save(path)
+
+
+def uncertainty_picture(uncertainty: np.ndarray) -> Image.Image:
+    """A 0-1 uncertainty map in the inferno colour map (black: certain, yellow: classes equally likely)."""
+    from matplotlib import colormaps
+
+    return Image.fromarray(colormaps["inferno"](uncertainty, bytes=True)[..., :3])
+
+
+def write_uncertainty(uncertainty: np.ndarray, out_dir: Path, stem: str) -> None:
+    """``<stem>_uncertainty.png`` (the picture) and ``<stem>_uncertainty.tif`` (float32, the values)."""
+    uncertainty_picture(uncertainty).save(out_dir / f"{stem}_uncertainty.png")
+    tifffile.imwrite(out_dir / f"{stem}_uncertainty.tif", uncertainty.astype(np.float32, copy=False))
 
 
 def read_index_mask(path: str | Path) -> np.ndarray:
