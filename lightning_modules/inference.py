@@ -172,7 +172,7 @@ def resample_strips(
     below = pos.floor().long()
     above = (below + 1).clamp(max=source_height - 1)
     frac = (pos - below).float()
-    above_list = above.tolist()
+    below_list, above_list = below.tolist(), above.tolist()
     buffer, buffer_lo, next_row = None, 0, 0
     for lo, strip in _chain(first_strip, strips):
         buffer = strip if buffer is None else torch.cat([buffer, strip], dim=1)
@@ -186,9 +186,9 @@ def resample_strips(
         rows = low + (high - low) * t
         yield next_row, F.interpolate(rows[None], size=(end - next_row, width), mode="bilinear")[0]
         next_row = end
-        if end < height:
-            keep = int(below[end]) - buffer_lo
-            buffer, buffer_lo = buffer[:, keep:], buffer_lo + keep
+        if end < height:  # drop the rows no later output row needs (all of them, if it starts beyond)
+            drop = min(below_list[end], lo + strip.shape[1]) - buffer_lo
+            buffer, buffer_lo = buffer[:, drop:], buffer_lo + drop
 
 
 def _chain(first, rest):
