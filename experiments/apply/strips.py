@@ -2,7 +2,8 @@
 
 A stitched SEM mosaic of 16k x 16k px is 768 MB as uint8 RGB and 3 GB as the float tensor a network
 sees, so it is never decoded whole. `TiffRows` reads any band of rows of the first page: memory-mapped
-when the pixels are stored uncompressed in one block (`tifffile.memmap`), else by decoding only the
+when the pixels are stored uncompressed in one block (`tifffile.memmap`; pages already read are
+released from the resident set, ``madvise(MADV_DONTNEED)``), else by decoding only the
 tiles or strips the band touches (tifffile's zarr view of the page, for tiled, striped and compressed
 TIFF/BigTIFF/OME-TIFF). The intensity rule's bounds come from a regular sample of about
 `SAMPLE_PIXELS` pixels (exact for ``bit_depth``/``full`` and 8-bit data; the percentiles of the
@@ -14,6 +15,7 @@ the downsampled overlay and uncertainty pictures.
 from __future__ import annotations
 
 import math
+import mmap
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -78,10 +80,14 @@ class TiffRows:
         self.bounds = None if page.dtype == np.uint8 else intensity_bounds(self._sample(), intensity, path)
 
     def _raw(self, first: int, stop: int, step: int = 1) -> np.ndarray:
-        """Rows ``first:stop:step`` as (rows, W, channels) in the file's type."""
+        """Rows ``first:stop:step`` as (rows, W, channels) in the file's type (a copy)."""
         if self.planar:
-            return np.moveaxis(np.asarray(self._pixels[:, first:stop:step]), 0, -1)
-        band = np.asarray(self._pixels[first:stop:step])
+            band = np.moveaxis(np.array(self._pixels[:, first:stop:step]), 0, -1)
+        else:
+            band = np.array(self._pixels[first:stop:step])
+        if isinstance(self._pixels, np.memmap):
+            # the pages just read stay in the page cache but leave this process's resident set
+            self._pixels._mmap.madvise(mmap.MADV_DONTNEED)
         return band[..., None] if band.ndim == 2 else band
 
     def _sample(self) -> np.ndarray:
