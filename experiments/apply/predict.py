@@ -12,8 +12,8 @@ to the input's grid before the argmax, so masks match the input pixel for pixel.
 with a legend), ``<stem>_uncertainty.png`` and ``<stem>_uncertainty.tif`` (the normalised softmax
 entropy per pixel, 0 = certain, 1 = all classes equally likely, as a picture and as float32; ``--tta``
 averages the logits of four flips of each window) and the measurements of `experiments.apply.measure`;
-TIFFs above 16 MP are read and segmented in strips with bounded memory (`experiments.apply.predict_strips`:
-above 64 MP the mask is ``<stem>_mask.tif`` and only area fractions are measured). The folder gets
+TIFFs above 4096x4096 px are read and segmented in strips with bounded memory (`experiments.apply.predict_strips`:
+above 8192x8192 px the mask is ``<stem>_mask.tif`` and only area fractions are measured). The folder gets
 ``classes.json`` (so `measure` can be re-run on the masks), ``predictions.json`` (what was
 done to each image, with its pixel size) and ``summary.csv``/``summary.json``. Outputs of an earlier
 run are never replaced without ``--overwrite``. A bad file does not stop a folder run: failures are

@@ -31,6 +31,9 @@ from experiments.apply.strips import HUGE_PIXELS, TiffRows, thumbnail_step, tile
 from lightning_modules.checkpoint import SegmenterMeta
 from lightning_modules.inference import normalise, segment_strips
 
+#: what a mask above `HUGE_PIXELS` is, in words
+TOO_LARGE = "above 8192x8192 px (67 MP)"
+
 
 def engine_options(args: argparse.Namespace, device: torch.device) -> dict:
     """predict's options for `lightning_modules.inference.segment_strips`."""
@@ -53,10 +56,9 @@ def measured(
     size = calibration.size if calibration else None
     result = measure_mask(mask, meta.class_names, kinds, size, settings_from(args))
     result["summary"]["mean_uncertainty"] = record["mean_uncertainty"]
-    if huge:
-        result["summary"]["not_measured"] = (
-            "particles and layers (image above 64 MP); measure crops of the mask"
-        )
+    if huge:  # the kinds the classes have, though only their area was measured
+        result["summary"]["class_kinds"] = dict(zip(meta.class_names, meta.class_kinds, strict=True))
+        result["summary"]["not_measured"] = f"particles and layers ({TOO_LARGE}); measure crops of the mask"
     write_measurements(result, args.output, stem, size)
     return for_summary(result)
 
@@ -128,7 +130,7 @@ def predict_in_strips(
         return record, None
     if huge:
         print(
-            f"warning: {path}: {width}x{height} px is above 64 MP; only area fractions are measured "
+            f"warning: {path}: {width}x{height} px is {TOO_LARGE}; only area fractions are measured "
             "(particles and layers need several bytes a pixel); run `measure` on crops of the mask",
             file=sys.stderr,
         )

@@ -117,3 +117,21 @@ def test_strips_refuse_to_resample_in_one_line(tmp_path, brightness_ckpt, small_
     assert _run(brightness_ckpt, tmp_path / "a.tif", tmp_path / "out", "--resample", "0.5") == 1
     err = capsys.readouterr().err
     assert "a.tif" in err and "--resample none" in err and "Traceback" not in err
+
+
+def test_a_folder_mixing_huge_and_ordinary_images_pools_what_was_measured(
+    tmp_path,
+    brightness_ckpt,  # noqa: F811
+    small_thresholds,
+):
+    folder = tmp_path / "in"
+    folder.mkdir()
+    tifffile.imwrite(folder / "a_small.tif", np.full((90, 100), 40, np.uint8))  # matrix only, in memory
+    tifffile.imwrite(folder / "b_huge.tif", synthetic_micrograph(250, 260, 1))  # area only
+    Image.fromarray((synthetic_micrograph(200, 230, 1) // 256).astype(np.uint8)).save(folder / "c_small.png")
+    assert _run(brightness_ckpt, folder, tmp_path / "out", "--tile", "64") == 0
+    rows = {r["class"]: r for r in json.loads((tmp_path / "out" / "folder_summary.json").read_text())}
+    assert rows["secondary"]["kind"] == "particles" and rows["secondary"]["images"] == 3
+    assert rows["secondary"]["count"] == 1  # c_small's particle; b_huge's was not counted, nor its area
+    c_area = 200 * 230 + 90 * 100
+    assert rows["secondary"]["number_density_per_px2"] == pytest.approx(1 / c_area, rel=0.5)
