@@ -8,7 +8,7 @@ ordinary image, except: the overlay and ``<stem>_uncertainty.png`` are downsampl
 `THUMBNAIL_SIDE` px; above `HUGE_PIXELS` the mask is a tiled BigTIFF ``<stem>_mask.tif`` (PNG
 encoders hold the whole image several times over) and only area fractions are measured, as labelling
 particles or tracing layers would need several bytes a pixel (run `measure` on crops of the mask for
-those). Such an image must be at the training resolution: resampling in strips is not supported.
+those). Resampling to the training resolution happens band by band too (`resampled_source`).
 """
 
 from __future__ import annotations
@@ -21,13 +21,21 @@ import torch
 from tqdm.auto import tqdm
 
 from datamodules.pixel_size import Calibration
+from datamodules.transforms import scaled_size
 from experiments.apply.imageio import default_colors, overlay, uncertainty_picture, write_index_mask
 from experiments.apply.measure import settings_from
 from experiments.apply.measure_report import for_summary, write_measurements
 from experiments.apply.measurements import measure_mask
 from experiments.apply.preprocess import parse_resample, resample_factor
 from experiments.apply.records import image_entry
-from experiments.apply.strips import HUGE_PIXELS, TiffRows, thumbnail_step, tiles, write_tiled
+from experiments.apply.strips import (
+    HUGE_PIXELS,
+    TiffRows,
+    resampled_source,
+    thumbnail_step,
+    tiles,
+    write_tiled,
+)
 from lightning_modules.checkpoint import SegmenterMeta
 from lightning_modules.inference import normalise, segment_strips
 
@@ -77,23 +85,21 @@ def predict_in_strips(
     with TiffRows(path, args.scale or meta.intensity) as reader:
         calibration = given or reader.calibration
         factor, basis = resample_factor(meta, calibration, parse_resample(args.resample), path)
-        if abs(factor - 1.0) > 1e-6:
-            raise ValueError(
-                f"{path}: {reader.width}x{reader.height} px is read in strips, which cannot resample it "
-                f"x{factor:.4g} ({basis}); resample the image first, or pass --resample none"
-            )
         height, width = reader.height, reader.width
         step = thumbnail_step(height, width)
         mask = np.empty((height, width), np.uint8)
         pictured: list[np.ndarray] = []
         total = [0.0]
 
-        def source(first: int, stop: int) -> torch.Tensor:
+        def read(first: int, stop: int) -> torch.Tensor:
             return normalise(reader.rows(first, stop), meta.mean, meta.std)
+
+        network = scaled_size(height, width, factor)
+        source = resampled_source(read, height, width, network)
 
         def uncertainty_rows():
             options = engine_options(args, device)
-            for strip in segment_strips(net, source, (height, width), meta.num_classes, **options):
+            for strip in segment_strips(net, source, network, meta.num_classes, (height, width), **options):
                 mask[strip.row : strip.row + len(strip.mask)] = strip.mask
                 total[0] += float(strip.uncertainty.sum(dtype=np.float64))
                 pictured.append(strip.uncertainty[(-strip.row) % step :: step, ::step])
@@ -113,15 +119,21 @@ def predict_in_strips(
     uncertainty_picture(np.concatenate(pictured)).save(out / f"{stem}_uncertainty.png")
     pixel = f"pixel {calibration.size} ({calibration.source})" if calibration else "no pixel size"
     shrunk = f"; overlay and uncertainty picture at 1/{step}" if step > 1 else ""
+    done = (
+        "not resampled"
+        if network == (height, width)
+        else f"resampled x{factor:.4g} to {network[1]}x{network[0]} px and back"
+    )
     tqdm.write(
-        f"{path.name}: {width}x{height} px, {pixel}; read in strips, not resampled{shrunk}", file=sys.stdout
+        f"{path.name}: {width}x{height} px, {pixel}; read in strips, {done} ({basis}){shrunk}",
+        file=sys.stdout,
     )
     record = image_entry(
         calibration,
         input=str(path),
         size_px=[width, height],
-        network_input_px=[width, height],
-        resample_factor=1.0,
+        network_input_px=[network[1], network[0]],
+        resample_factor=factor,
         resample_basis=basis,
         mean_uncertainty=total[0] / mask.size,
         read_in_strips=True,

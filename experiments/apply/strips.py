@@ -7,7 +7,8 @@ released from the resident set, ``madvise(MADV_DONTNEED)``), else by decoding on
 tiles or strips the band touches (tifffile's zarr view of the page, for tiled, striped and compressed
 TIFF/BigTIFF/OME-TIFF). The intensity rule's bounds come from a regular sample of about
 `SAMPLE_PIXELS` pixels (exact for ``bit_depth``/``full`` and 8-bit data; the percentiles of the
-sample for ``percentile``). `tiles` regroups finished rows into the tiles `tifffile.imwrite` writes,
+sample for ``percentile``). `resampled_source` brings the bands to the training resolution on the fly.
+`tiles` regroups finished rows into the tiles `tifffile.imwrite` writes,
 so a float map goes to disk without ever being whole in memory. `thumbnail_step` picks the stride of
 the downsampled overlay and uncertainty pictures.
 """
@@ -21,10 +22,13 @@ from pathlib import Path
 
 import numpy as np
 import tifffile
+import torch
+import torch.nn.functional as F
 
 from datamodules.intensity import intensity_bounds, to_uint8
 from datamodules.io import DataError
 from datamodules.pixel_size import Calibration, read_calibration
+from lightning_modules.inference import RowSource
 
 #: TIFF inputs above this many pixels (4096 x 4096) are read and segmented in strips
 STRIP_PIXELS = 4096 * 4096
@@ -140,6 +144,46 @@ def _zarr_view(page: tifffile.TiffPage, path: Path):
             "pip install 'zarr>=3' (Python 3.11+), or save the image uncompressed"
         ) from err
     return zarr.open_array(page.aszarr(), mode="r")
+
+
+def resampled_source(read: RowSource, height: int, width: int, size: tuple[int, int]) -> RowSource:
+    """``read`` (rows of a (height, width) image) resampled to ``size`` = (h, w) band by band.
+
+    Per axis, box means when shrinking (the bins of adaptive average pooling) and bilinear
+    interpolation when enlarging: what `resize_image` does (area / bilinear), though not bit for bit,
+    since OpenCV weighs fractional pixels at the bin edges and rounds to 8 bits.
+    """
+    out_h, out_w = size
+
+    def columns(rows: torch.Tensor) -> torch.Tensor:
+        if out_w == width:
+            return rows
+        if out_w < width:
+            return F.adaptive_avg_pool2d(rows[None], (rows.shape[1], out_w))[0]
+        return F.interpolate(rows[None], size=(rows.shape[1], out_w), mode="bilinear")[0]
+
+    def source(first: int, stop: int) -> torch.Tensor:
+        index = np.arange(first, stop)
+        if out_h == height:
+            return columns(read(first, stop))
+        if out_h < height:
+            starts, ends = index * height // out_h, -(-(index + 1) * height // out_h)
+            band = read(int(starts[0]), int(ends[-1]))
+            sums = F.pad(band.cumsum(dim=1), (0, 0, 1, 0))
+            lo = int(starts[0])
+            means = (sums[:, ends - lo] - sums[:, starts - lo]) / torch.from_numpy(ends - starts)[
+                None, :, None
+            ]
+            return columns(means)
+        pos = np.maximum((index + 0.5) * (height / out_h) - 0.5, 0)
+        below = np.floor(pos).astype(np.int64)
+        above = np.minimum(below + 1, height - 1)
+        band = read(int(below[0]), int(above[-1]) + 1)
+        frac = torch.from_numpy(pos - below).float()[None, :, None]
+        low, high = band[:, below - below[0]], band[:, above - below[0]]
+        return columns(low + (high - low) * frac)
+
+    return source
 
 
 def thumbnail_step(height: int, width: int) -> int:

@@ -112,11 +112,32 @@ def test_a_huge_mask_is_a_tiled_bigtiff_measured_by_area(tmp_path, brightness_ck
     assert "only area fractions" in capsys.readouterr().err
 
 
-def test_strips_refuse_to_resample_in_one_line(tmp_path, brightness_ckpt, small_thresholds, capsys):  # noqa: F811
-    tifffile.imwrite(tmp_path / "a.tif", synthetic_micrograph(200, 230, 1))
-    assert _run(brightness_ckpt, tmp_path / "a.tif", tmp_path / "out", "--resample", "0.5") == 1
-    err = capsys.readouterr().err
-    assert "a.tif" in err and "--resample none" in err and "Traceback" not in err
+@pytest.mark.parametrize("factor", ["0.5", "1.7"])
+def test_strips_resample_as_the_in_memory_path(
+    tmp_path,
+    brightness_ckpt,  # noqa: F811
+    small_thresholds,
+    monkeypatch,
+    factor,
+):
+    tifffile.imwrite(tmp_path / "a.tif", synthetic_micrograph(200, 230, 1), tile=(64, 64))
+    assert (
+        _run(brightness_ckpt, tmp_path / "a.tif", tmp_path / "strips", "--tile", "64", "--resample", factor)
+        == 0
+    )
+    record = json.loads((tmp_path / "strips" / "predictions.json").read_text())["images"]["a"]
+    assert record["read_in_strips"] and record["network_input_px"] == [
+        round(230 * float(factor)),
+        round(200 * float(factor)),
+    ]
+    monkeypatch.setattr(strips, "STRIP_PIXELS", 10**9)
+    assert (
+        _run(brightness_ckpt, tmp_path / "a.tif", tmp_path / "memory", "--tile", "64", "--resample", factor)
+        == 0
+    )
+    masks = [np.asarray(Image.open(tmp_path / name / "a_mask.png")) for name in ("strips", "memory")]
+    assert masks[0].shape == (200, 230) and set(np.unique(masks[1])) == {0, 1, 2}
+    assert (masks[0] == masks[1]).mean() > 0.99  # OpenCV's area/bilinear resize differs only at bin edges
 
 
 def test_a_folder_mixing_huge_and_ordinary_images_pools_what_was_measured(
