@@ -268,8 +268,8 @@ def sliding_window_logits(
 
 def normalise(image: np.ndarray, mean: tuple[float, ...], std: tuple[float, ...]) -> torch.Tensor:
     """A uint8 RGB image ``(H, W, 3)`` → a ``(3, H, W)`` float tensor normalised as `eval_transform` does."""
-    tensor = torch.from_numpy(np.ascontiguousarray(image)).permute(2, 0, 1).float() / 255.0
-    return (tensor - torch.tensor(mean)[:, None, None]) / torch.tensor(std)[:, None, None]
+    tensor = torch.from_numpy(np.ascontiguousarray(image)).permute(2, 0, 1).float()  # the one copy
+    return tensor.div_(255.0).sub_(torch.tensor(mean)[:, None, None]).div_(torch.tensor(std)[:, None, None])
 
 
 def normalised_entropy(logits: torch.Tensor, dim: int = -3) -> torch.Tensor:
