@@ -31,6 +31,8 @@ from tqdm.auto import tqdm
 
 #: ``source(first, stop)``: rows ``first:stop`` of the normalised network input, a (3, rows, W) tensor
 RowSource = Callable[[int, int], torch.Tensor]
+#: rows of logits reduced to class and uncertainty at a time
+REDUCE_ROWS = 64
 #: flips averaged by test-time augmentation: none, left-right, up-down, both (dims of a (B, C, H, W) batch)
 TTA_FLIPS: tuple[tuple[int, ...], ...] = ((), (3,), (2,), (2, 3))
 
@@ -226,8 +228,13 @@ def segment_strips(
     grid = WindowGrid.of(*network_size, tile=tile, overlap=overlap)
     strips = logit_strips(net, source, grid, num_classes, batch_size, device, tta, progress)
     for row, logits in resample_strips(strips, network_size[0], size or network_size):
-        mask = logits.argmax(0).to(torch.uint8).cpu().numpy()
-        yield Strip(row, mask, normalised_entropy(logits, dim=0).cpu().numpy())
+        mask = np.empty(logits.shape[1:], np.uint8)
+        uncertainty = np.empty(logits.shape[1:], np.float32)
+        for top in range(0, logits.shape[1], REDUCE_ROWS):  # small float temporaries on a wide strip
+            rows = logits[:, top : top + REDUCE_ROWS]
+            mask[top : top + REDUCE_ROWS] = rows.argmax(0).to(torch.uint8).cpu().numpy()
+            uncertainty[top : top + REDUCE_ROWS] = normalised_entropy(rows, dim=0).cpu().numpy()
+        yield Strip(row, mask, uncertainty)
 
 
 def segment(
