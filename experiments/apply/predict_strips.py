@@ -102,7 +102,8 @@ def predict_in_strips(
             for strip in segment_strips(net, source, network, meta.num_classes, (height, width), **options):
                 mask[strip.row : strip.row + len(strip.mask)] = strip.mask
                 total[0] += float(strip.uncertainty.sum(dtype=np.float64))
-                pictured.append(strip.uncertainty[(-strip.row) % step :: step, ::step])
+                # a copy: a view would keep the whole strip's float map alive
+                pictured.append(strip.uncertainty[(-strip.row) % step :: step, ::step].copy())
                 yield strip.uncertainty
 
         write_tiled(

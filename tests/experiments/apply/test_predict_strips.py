@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import tracemalloc
 
 import numpy as np
 import pytest
@@ -156,3 +157,22 @@ def test_a_folder_mixing_huge_and_ordinary_images_pools_what_was_measured(
     assert rows["secondary"]["count"] == 1  # c_small's particle; b_huge's was not counted, nor its area
     c_area = 200 * 230 + 90 * 100
     assert rows["secondary"]["number_density_per_px2"] == pytest.approx(1 / c_area, rel=0.5)
+
+
+def test_memory_of_a_strip_run_does_not_grow_with_the_float_maps(tmp_path, brightness_ckpt, small_thresholds):  # noqa: F811
+    """numpy's allocations (traced by tracemalloc): the mask (1 byte a pixel) and a band, never all strips."""
+    height, width = 12000, 256
+    tall = np.tile(synthetic_micrograph(200, width, 1) // 256, (60, 1)).astype(np.uint8)  # 8-bit: no sample
+    tifffile.imwrite(tmp_path / "tall.tif", tall)
+    tracemalloc.start()
+    try:
+        assert (
+            _run(brightness_ckpt, tmp_path / "tall.tif", tmp_path / "out", "--tile", "64", "--no-measure")
+            == 0
+        )
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert (
+        peak < 2.5 * height * width
+    )  # the float32 uncertainty of every strip alone would be 4 bytes a pixel
