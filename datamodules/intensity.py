@@ -66,8 +66,24 @@ def _bounds(data: np.ndarray, dtype: np.dtype, rule: str) -> tuple[float, float]
     return 0.0, float(2**bits - 1)
 
 
-def to_uint8(array: np.ndarray, rule: str = DEFAULT_RULE, source: Path | str = "image") -> np.ndarray:
-    """Pixel values of any type as uint8 by ``rule`` (see the module docstring); ``source`` names the file."""
+def intensity_bounds(
+    array: np.ndarray, rule: str = DEFAULT_RULE, source: Path | str = "image"
+) -> tuple[float, float]:
+    """The values ``rule`` maps to 0 and 255 in ``array``; for an image read in strips, pass a sample of it
+    (with the image's dtype) and give the result to `to_uint8` for every strip."""
+    return _bounds(_finite(array, source), array.dtype, rule)
+
+
+def to_uint8(
+    array: np.ndarray,
+    rule: str = DEFAULT_RULE,
+    source: Path | str = "image",
+    bounds: tuple[float, float] | None = None,
+) -> np.ndarray:
+    """Pixel values of any type as uint8 by ``rule`` (see the module docstring); ``source`` names the file.
+
+    ``bounds`` (from `intensity_bounds` of the whole image) replaces those of ``array`` itself.
+    """
     if rule not in INTENSITY_RULES:
         raise ValueError(f"unknown intensity rule {rule!r}; use one of {', '.join(INTENSITY_RULES)}")
     if array.dtype == np.uint8:
@@ -79,7 +95,7 @@ def to_uint8(array: np.ndarray, rule: str = DEFAULT_RULE, source: Path | str = "
             f"{source}: unsupported pixel type {array.dtype}; save the image as 8/16-bit integers or float"
         )
     data = _finite(array, source)
-    low, high = _bounds(data, array.dtype, rule)
+    low, high = bounds or _bounds(data, array.dtype, rule)
     if high <= low:  # a flat image stays flat rather than dividing by zero
         return np.zeros(array.shape, np.uint8)
     scaled = np.clip((data - low) * (255.0 / (high - low)), 0.0, 255.0)

@@ -2,7 +2,7 @@
 
 The image goes through predict's own preparation (`experiments.apply.preprocess.prepare`: the one
 reader, the checkpoint's intensity rule and resampling) and the same overlapping windows
-(`lightning_modules.inference.sliding_window_logits`); a layer that came from a file is read from
+(`lightning_modules.inference.segment`, the tiled engine); a layer that came from a file is read from
 that file, an in-memory layer from a temporary TIFF of its data. `Stepper` wraps the network to count
 windows (for the progress bar) and to stop between two windows when the user cancels.
 """
@@ -25,9 +25,9 @@ from datamodules.pixel_size import Calibration, PixelSize
 from experiments.apply.imageio import write_index_mask
 from experiments.apply.mask_classes import measured_kinds
 from experiments.apply.measurements import measure_mask
-from experiments.apply.preprocess import prepare, to_input_grid
+from experiments.apply.preprocess import prepare
+from lightning_modules import inference
 from lightning_modules.checkpoint import SegmenterMeta
-from lightning_modules.inference import sliding_window_logits, window_starts
 
 
 class Cancelled(Exception):
@@ -50,16 +50,13 @@ class Stepper(nn.Module):
 
 
 def window_count(height: int, width: int, tile: int, overlap: float) -> int:
-    """How many windows `sliding_window_logits` runs over a (height, width) network input."""
-    win_h, win_w = min(tile, height), min(tile, width)
-    rows = window_starts(height, win_h, max(1, win_h - round(win_h * overlap)))
-    cols = window_starts(width, win_w, max(1, win_w - round(win_w * overlap)))
-    return len(rows) * len(cols)
+    """How many windows the engine runs over a (height, width) network input."""
+    return inference.WindowGrid.of(height, width, tile, overlap).count
 
 
 @dataclass
 class Segmentation:
-    mask: np.ndarray  # int (H, W) class indices on the image's own grid
+    mask: np.ndarray  # uint8 (H, W) class indices on the image's own grid
     pixel: PixelSize | None
     pixel_source: str | None
 
@@ -85,8 +82,8 @@ def segment(
         prepared = prepare(path, meta, meta.intensity, given)
     on_total(window_count(*prepared.tensor.shape[1:], tile, overlap))
     stepper = Stepper(net, advance, stop or threading.Event())
-    logits = sliding_window_logits(stepper, prepared.tensor, meta.num_classes, tile=tile, overlap=overlap)
-    mask = to_input_grid(logits, prepared.image.shape[:2]).argmax(0).numpy()
+    size = prepared.image.shape[:2]
+    mask, _ = inference.segment(stepper, prepared.tensor, meta.num_classes, size, tile=tile, overlap=overlap)
     cal = prepared.calibration
     return Segmentation(mask, cal.size if cal else None, cal.source if cal else None)
 
@@ -96,13 +93,11 @@ def measurement_rows(
 ) -> list[dict]:
     """One table row per class: area %, and particle count and mean size, or a layer's mean thickness.
 
-    Classes are measured by the kinds the checkpoint declares (the defaults where it declares none),
-    as `predict` measures them.
+    Classes are measured by the checkpoint's kinds (`measured_kinds`: the defaults where it has none).
     """
     kinds = measured_kinds(class_names, class_kinds)
-    summary = measure_mask(
-        np.asarray(mask, dtype=np.int64).clip(0, len(class_names) - 1), class_names, kinds, pixel
-    )["summary"]
+    clipped = np.asarray(mask, dtype=np.int64).clip(0, len(class_names) - 1)
+    summary = measure_mask(clipped, class_names, kinds, pixel)["summary"]
     unit = pixel.unit if pixel else "px"
     rows = []
     for name in class_names:

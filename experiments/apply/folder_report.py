@@ -28,6 +28,8 @@ def _units(summary: dict) -> list[str]:
 def image_row(stem: str, summary: dict) -> dict:
     """One image's line of summary.csv: fractions (± within-image 95 %), counts, sizes, thicknesses."""
     row: dict = {"image": stem}
+    if "mean_uncertainty" in summary:  # written by predict, not by `measure` of a mask alone
+        row["mean_uncertainty"] = round(summary["mean_uncertainty"], 6)
     for name, fraction in summary["area_fraction"].items():
         row[f"fraction_{name}"] = round(fraction, 6)
         half = summary["area_fraction_error"][name]["half_width"]
@@ -64,10 +66,12 @@ def class_rows(results: dict[str, dict], pixel: PixelSize | None) -> list[dict]:
             "fraction_ci95_low": None if low is None else max(low, 0.0),
             "fraction_ci95_high": None if high is None else min(high, 1.0),
         }
+        # images measured by area only (predict's huge ones) have no particles or layers to pool
+        measured = [r for r in results.values() if name in r["particles"] or name in r["layers"]]
         if kind == "particles":
-            particles = [p for r in results.values() for p in r["particles"][name]]
+            particles = [p for r in measured for p in r["particles"][name]]
             cut = sum(p["touches_border"] for p in particles)
-            area = sum(r["summary"]["height_px"] * r["summary"]["width_px"] for r in results.values())
+            area = sum(r["summary"]["height_px"] * r["summary"]["width_px"] for r in measured)
             used = [p["equivalent_diameter_px"] for p in particles if p["in_statistics"]]
             row |= {
                 "count": len(particles),
@@ -78,7 +82,9 @@ def class_rows(results: dict[str, dict], pixel: PixelSize | None) -> list[dict]:
             if pixel:
                 row[f"number_density_per_{pixel.unit}2"] = row["number_density_per_px2"] / factor**2
         elif kind == "layer":
-            thickness = np.concatenate([np.asarray(r["layers"][name], float) for r in results.values()])
+            thickness = np.concatenate(
+                [np.asarray(r["layers"][name], float) for r in measured] or [np.zeros(0)]
+            )
             row |= {"positions": int(thickness.size)} | _scaled("thickness", summarise(thickness), pixel)
         rows.append(row)
     return rows
@@ -108,7 +114,7 @@ def write_summary(results: dict[str, dict], out_dir: Path, pixel: PixelSize | No
         used = [
             p["equivalent_diameter_px"]
             for r in results.values()
-            for p in r["particles"][name]
+            for p in r["particles"].get(name, [])
             if p["in_statistics"]
         ]
         if used:

@@ -1,4 +1,5 @@
-"""predict's output files: index masks (written, and read back by `measure`), overlays, class colours.
+"""predict's output files: index masks (written, and read back by `measure`), overlays, uncertainty
+maps, class colours.
 
 Micrographs are read by `datamodules.io` (the one reader, shared with training), not here.
 """
@@ -11,10 +12,30 @@ import numpy as np
 import tifffile
 from PIL import Image, ImageDraw, ImageFont
 
+#: rows blended or coloured at a time (bounds the float temporaries of large pictures)
+BAND_ROWS = 512
+
 
 def write_index_mask(mask: np.ndarray, path: str | Path) -> None:
     """Save class indices as a single-channel 8-bit PNG (pixel value = class index)."""
     Image.fromarray(mask.astype(np.uint8), mode="L").save(path)
+
+
+def uncertainty_picture(uncertainty: np.ndarray) -> Image.Image:
+    """A 0-1 uncertainty map in the inferno colour map (black: certain, yellow: classes equally likely)."""
+    from matplotlib import colormaps
+
+    cmap = colormaps["inferno"]
+    picture = np.empty(uncertainty.shape + (3,), np.uint8)
+    for top in range(0, len(uncertainty), BAND_ROWS):
+        picture[top : top + BAND_ROWS] = cmap(uncertainty[top : top + BAND_ROWS], bytes=True)[..., :3]
+    return Image.fromarray(picture)
+
+
+def write_uncertainty(uncertainty: np.ndarray, out_dir: Path, stem: str) -> None:
+    """``<stem>_uncertainty.png`` (the picture) and ``<stem>_uncertainty.tif`` (float32, the values)."""
+    uncertainty_picture(uncertainty).save(out_dir / f"{stem}_uncertainty.png")
+    tifffile.imwrite(out_dir / f"{stem}_uncertainty.tif", uncertainty.astype(np.float32, copy=False))
 
 
 def read_index_mask(path: str | Path) -> np.ndarray:
@@ -43,11 +64,18 @@ def overlay(
     class_colors: list[tuple[int, int, int]],
     alpha: float = 0.45,
 ) -> Image.Image:
-    """Blend the class colours over a uint8 RGB image (class 0, the matrix/background, stays clear) + legend."""
-    rgb = image.astype(np.float32)
+    """Blend the class colours over a uint8 RGB image (class 0, the matrix/background, stays clear) + legend.
+
+    Blended in bands of rows, so the float temporaries stay small whatever the image size.
+    """
     colors = np.asarray(class_colors, dtype=np.float32)
-    tinted = np.where((mask > 0)[..., None], (1 - alpha) * rgb + alpha * colors[mask], rgb)
-    out = Image.fromarray(tinted.clip(0, 255).astype(np.uint8))
+    blended = np.empty(image.shape[:2] + (3,), np.uint8)
+    for top in range(0, len(image), BAND_ROWS):
+        rgb = image[top : top + BAND_ROWS].astype(np.float32)
+        labels = mask[top : top + BAND_ROWS]
+        tinted = np.where((labels > 0)[..., None], (1 - alpha) * rgb + alpha * colors[labels], rgb)
+        blended[top : top + BAND_ROWS] = tinted.clip(0, 255).astype(np.uint8)
+    out = Image.fromarray(blended)
     _draw_legend(out, class_names[1:], class_colors[1:])
     return out
 

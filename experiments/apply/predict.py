@@ -4,12 +4,17 @@ The checkpoint carries the network, class names, colours, normalisation and how 
 were prepared, so nothing else is needed and every input is prepared as training prepared its images:
 read by the same reader with the same intensity rule, then resampled to the resolution the network
 was trained at (by the file's pixel size when both it and the checkpoint know one, else by the
-training ``scale``). Images of any size go through overlapping windows (`lightning_modules.inference`);
-the logits are resampled back to the input's grid before the argmax, so masks match the input pixel
-for pixel. Per image ``<stem>`` (``<stem>_<ext>`` where two inputs share a stem, so none overwrites
-another) the output folder gets ``<stem>_mask.png`` (pixel value = class index), ``<stem>_overlay.png``
-(class colours over the image, with a legend) and the measurements of `experiments.apply.measure`; the
-folder gets ``classes.json`` (so `measure` can be re-run on the masks), ``predictions.json`` (what was
+training ``scale``). Images of any size go through the tiled engine (`lightning_modules.inference`:
+overlapping windows, batched and blended on the device, strip by strip); the logits are resampled back
+to the input's grid before the argmax, so masks match the input pixel for pixel. Per image ``<stem>``
+(``<stem>_<ext>`` where two inputs share a stem, so none overwrites another) the output folder gets
+``<stem>_mask.png`` (pixel value = class index), ``<stem>_overlay.png`` (class colours over the image,
+with a legend), ``<stem>_uncertainty.png`` and ``<stem>_uncertainty.tif`` (the normalised softmax
+entropy per pixel, 0 = certain, 1 = all classes equally likely, as a picture and as float32; ``--tta``
+averages the logits of four flips of each window) and the measurements of `experiments.apply.measure`;
+TIFFs above 4096x4096 px are read and segmented in strips with bounded memory (`experiments.apply.predict_strips`:
+above 8192x8192 px the mask is ``<stem>_mask.tif`` and only area fractions are measured). The folder gets
+``classes.json`` (so `measure` can be re-run on the masks), ``predictions.json`` (what was
 done to each image, with its pixel size) and ``summary.csv``/``summary.json``. Outputs of an earlier
 run are never replaced without ``--overwrite``. A bad file does not stop a folder run: failures are
 listed at the end and the exit status is 1.
@@ -25,6 +30,7 @@ from collections import Counter
 from dataclasses import replace
 from pathlib import Path
 
+import numpy as np
 import torch
 from tqdm.auto import tqdm
 
@@ -32,19 +38,26 @@ from callbacks.archive_writer import write_marker
 from datamodules.intensity import INTENSITY_RULES
 from datamodules.io import IMAGE_SUFFIXES, list_images
 from datamodules.pixel_size import Calibration, parse_pixel_size
-from experiments.apply.imageio import default_colors, overlay, write_index_mask
+from experiments.apply.imageio import default_colors, overlay, write_index_mask, write_uncertainty
 from experiments.apply.mask_classes import CLASSES_FILE, measured_kinds
 from experiments.apply.measure import add_measure_options, settings_from
-from experiments.apply.measure_report import for_summary, write_measurements
-from experiments.apply.measurements import measure_mask
 from experiments.apply.predict_folder import report_folder, run_settings, write_classes
-from experiments.apply.preprocess import Prepared, parse_resample, prepare, to_input_grid
+from experiments.apply.predict_strips import engine_options, measured, predict_in_strips
+from experiments.apply.preprocess import Prepared, parse_resample, prepare
 from experiments.apply.records import PREDICTIONS_FILE, image_entry
+from experiments.apply.strips import read_in_strips
 from lightning_modules.checkpoint import SegmenterMeta, load_segmenter
-from lightning_modules.inference import sliding_window_logits
+from lightning_modules.inference import segment
 
 #: files of one image's outputs that an earlier run may have left (the measurement files start the same)
-OUTPUT_SUFFIXES = ("_mask.png", "_overlay.png", "_measurements.json")
+OUTPUT_SUFFIXES = (
+    "_mask.png",
+    "_mask.tif",
+    "_overlay.png",
+    "_uncertainty.png",
+    "_uncertainty.tif",
+    "_measurements.json",
+)
 FOLDER_OUTPUTS = (CLASSES_FILE, PREDICTIONS_FILE, "summary.csv", "summary.json")
 
 
@@ -85,6 +98,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--num-nodes", type=int, default=1, help="nodes of a multi-node run (SLURM, torchrun)"
     )
     parser.add_argument("--accelerator", default="auto", help="with --devices/--resume: cpu, gpu or auto")
+    parser.add_argument(
+        "--tta", action="store_true", help="average the logits of 4 flips of each window (4x slower)"
+    )
     parser.add_argument("--no-measure", action="store_true", help="write masks and overlays only")
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
     add_measure_options(parser)
@@ -170,21 +186,16 @@ def predict_file(
     """Segment one image and write its outputs; returns its record and its measurement summary."""
     pixel = parse_pixel_size(args.pixel_size)
     given = Calibration(pixel, "--pixel-size") if pixel else None
+    if read_in_strips(path):
+        return predict_in_strips(net, meta, path, stem, args, device, given)
     prepared = prepare(path, meta, args.scale or meta.intensity, given, parse_resample(args.resample))
-    logits = sliding_window_logits(
-        net,
-        prepared.tensor,
-        meta.num_classes,
-        tile=args.tile,
-        overlap=args.overlap,
-        batch_size=args.batch_size,
-        device=device,
-        progress=not args.quiet,
+    mask, uncertainty = segment(
+        net, prepared.tensor, meta.num_classes, prepared.image.shape[:2], **engine_options(args, device)
     )
-    mask = to_input_grid(logits, prepared.image.shape[:2]).argmax(0).numpy()
     write_index_mask(mask, args.output / f"{stem}_mask.png")
     colors = meta.class_colors or default_colors(meta.num_classes)
     overlay(prepared.image, mask, meta.class_names, colors).save(args.output / f"{stem}_overlay.png")
+    write_uncertainty(uncertainty, args.output, stem)
     tqdm.write(describe(path, prepared), file=sys.stdout)
     record = image_entry(
         prepared.calibration,
@@ -193,13 +204,11 @@ def predict_file(
         network_input_px=[prepared.tensor.shape[2], prepared.tensor.shape[1]],
         resample_factor=prepared.factor,
         resample_basis=prepared.basis,
+        mean_uncertainty=float(uncertainty.mean(dtype=np.float64)),
     )
     if args.no_measure:
         return record, None
-    size = prepared.calibration.size if prepared.calibration else None
-    result = measure_mask(mask, meta.class_names, meta.class_kinds, size, settings_from(args))
-    write_measurements(result, args.output, stem, size)
-    return record, for_summary(result)
+    return record, measured(mask, meta, args, stem, record, prepared.calibration)
 
 
 def _failure(path: Path, err: Exception) -> str:

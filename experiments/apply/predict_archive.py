@@ -40,14 +40,16 @@ FINISH_TIMEOUT = timedelta(hours=12)
 
 
 def finished(out_dir: Path, stems: list[str], settings: dict[str, str]) -> set[str]:
-    """The stems whose mask and done mark exist (failed images are retried).
+    """The stems whose mask (PNG, or tiled BigTIFF for a huge image) and done mark exist (failed images
+    are retried).
 
     Raises ValueError when one was predicted with other settings: merging it would mix two runs.
     """
     done = set()
     for stem in stems:
         entry = read_marker(out_dir, stem)
-        if entry is None or entry.get("failure") or not (out_dir / f"{stem}_mask.png").is_file():
+        masks = (out_dir / f"{stem}_mask.png", out_dir / f"{stem}_mask.tif")
+        if entry is None or entry.get("failure") or not any(mask.is_file() for mask in masks):
             continue
         changed = sorted(
             k

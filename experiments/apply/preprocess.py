@@ -6,8 +6,9 @@ normalises it with `datamodules.transforms.eval_transform`. `prepare` runs the s
 with the checkpoint's values, so for a training image it returns the very tensor training saw. The
 resize factor is the ratio of the image's pixel size to the one the network was trained at when both
 are known (a micrograph at another magnification is brought to the training one), else the training
-``scale`` (the image is taken to be at the training images' resolution). `to_input_grid` resamples
-the logits back to the image's own grid (bilinear), so the argmax mask has the input's size.
+``scale`` (the image is taken to be at the training images' resolution). The engine
+(`lightning_modules.inference.resample_strips`) resamples the logits back to the image's own grid
+(bilinear), so the argmax mask has the input's size.
 """
 
 from __future__ import annotations
@@ -18,7 +19,6 @@ from pathlib import Path
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from datamodules.io import read_micrograph
 from datamodules.pixel_size import Calibration, PixelSize
@@ -98,10 +98,3 @@ def prepare(
     resized = resize_image(micrograph.image, scaled_size(*micrograph.image.shape[:2], factor))
     tensor = eval_transform(meta.mean, meta.std)(image=resized)["image"].float()
     return Prepared(tensor, micrograph.image, calibration, factor, basis)
-
-
-def to_input_grid(logits: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
-    """Logits ``(C, h, w)`` resampled (bilinear) to ``size`` = (H, W) of the input; unchanged if equal."""
-    if tuple(logits.shape[1:]) == tuple(size):
-        return logits
-    return F.interpolate(logits[None], size=size, mode="bilinear", align_corners=False)[0]

@@ -26,7 +26,7 @@ from experiments.apply.predict import input_files, resolve_device
 from experiments.apply.preprocess import prepare
 from experiments.apply.selection import BatchNormDistance, Candidate, Pick, descriptor, select
 from lightning_modules.checkpoint import load_segmenter
-from lightning_modules.inference import normalised_entropy, sliding_window_logits
+from lightning_modules.inference import segment
 
 OUTPUTS = ("suggestions.csv", "suggestions.png")
 SHEET_TILE = 192
@@ -63,10 +63,9 @@ def score_image(
     prepared = prepare(path, meta, meta.intensity, Calibration(pixel, "--pixel-size") if pixel else None)
     distance = BatchNormDistance(net)
     with distance.recording():
-        logits = sliding_window_logits(
+        _, uncertainty = segment(
             net, prepared.tensor, meta.num_classes, tile=args.tile, batch_size=args.batch_size, device=device
         )
-    uncertainty = normalised_entropy(logits).numpy()
     candidate = Candidate(path.name, float(uncertainty.mean()), distance.value(), descriptor(prepared.image))
     return candidate, prepared.image, uncertainty
 

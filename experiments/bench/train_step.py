@@ -16,7 +16,8 @@ whole table takes minutes.
 Then the data pipeline (`experiments.bench.data_loading`): augmented samples/s of Super1 and EBC1 with 0, 2 and
 N DataLoader workers, beside the fastest model's consumption rate (`--data-sets` to choose, `none` to skip).
 `--data-scale [N ...]` measures instead how memory and samples/s grow with the size of a training set,
-in memory vs read lazily (`experiments.bench.data_scale`).
+in memory vs read lazily (`experiments.bench.data_scale`). `--predict [SIZE ...]` measures `predict`'s
+megapixels/s and peak memory on huge synthetic micrographs (`experiments.bench.predict_speed`).
 `--reference DIR` instead times our CS-UNet beside the paper's own code (`experiments.bench.reference`).
 """
 
@@ -39,7 +40,7 @@ from torch.profiler import ProfilerActivity
 
 from callbacks.fast_path import channels_last_by_default, compiles_long_runs, default_precision
 from experiments.bench import data_loading as bench_data
-from experiments.bench import data_scale, reference
+from experiments.bench import data_scale, predict_speed, reference
 from lightning_modules.nets import NETS
 from lightning_modules.segmentation import FUSED_ADAM_DEVICES
 
@@ -236,6 +237,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--data-workers", nargs="+", type=int, default=bench_data.default_workers())
     parser.add_argument("--data-batches", type=int, default=20, help="batches timed per loader")
     data_scale.add_arguments(parser)
+    predict_speed.add_arguments(parser)
     parser.add_argument("--json", type=Path, help="also write the results to this JSON file")
     parser.add_argument("--profile", action="store_true", help="print profiler tables instead of timing")
     parser.add_argument("--profile-rows", type=int, default=25, help="operators per profiler table")
@@ -243,6 +245,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.data_scale is not None:
         return data_scale.bench(args)
+    if args.predict is not None:
+        return predict_speed.bench(args)
     if args.threads:
         torch.set_num_threads(
             args.threads

@@ -162,3 +162,15 @@ def test_conflicting_archive_options_are_one_line_errors(tmp_path, brightness_ck
     assert _run(brightness_ckpt, tmp_path / "a.png", out, "--devices", "0") == 2
     assert "at least 1" in capsys.readouterr().err
     assert not (out / "a_mask.png").exists()
+
+
+def test_an_image_with_a_tiled_bigtiff_mask_counts_as_finished(tmp_path):
+    """A huge image's mask is `<stem>_mask.tif` (predict_strips): --resume must not predict it again."""
+    from callbacks.archive_writer import write_marker
+    from experiments.apply.predict_archive import finished
+
+    for stem, suffix in (("huge", "_mask.tif"), ("small", "_mask.png"), ("unmasked", None)):
+        write_marker(tmp_path, stem, tmp_path / f"{stem}.tif", ({"input": stem}, None, None), {"tile": "512"})
+        if suffix:
+            (tmp_path / f"{stem}{suffix}").write_bytes(b"mask")
+    assert finished(tmp_path, ["huge", "small", "unmasked"], {"tile": "512"}) == {"huge", "small"}
