@@ -34,7 +34,10 @@ class BCEDiceLoss(nn.Module):
     """``bce_weight * BCEWithLogits + dice_weight * Dice`` on (B, C, H, W) logits and (B, H, W) class indices.
 
     The BCE is the mean over the labelled pixels; smp's Dice drops ``IGNORE_INDEX`` pixels from both its
-    intersection and its cardinality. Neither term reads anything back from the device.
+    intersection and its cardinality. Neither term reads anything back from the device. Under bf16
+    autocast the logits arrive in bf16; the loss is computed in fp32, as mixed precision intends: its
+    sums over ~10^5 pixels (the labelled count, Dice's intersection and cardinality) would otherwise be
+    rounded to bf16's 8-bit mantissa.
     """
 
     def __init__(self, bce_weight: float = 0.7, dice_weight: float = 0.3) -> None:
@@ -44,6 +47,7 @@ class BCEDiceLoss(nn.Module):
         self.dice = DiceLoss(mode="multilabel", from_logits=True, ignore_index=IGNORE_INDEX)
 
     def forward(self, logits: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        logits = logits.float()
         target = one_hot_nchw(mask, logits.shape[1], logits.dtype)
         labelled = (mask != IGNORE_INDEX).unsqueeze(1).to(logits.dtype)
         bce = F.binary_cross_entropy_with_logits(logits, target, reduction="none")

@@ -30,6 +30,17 @@ def test_loss_is_small_for_confident_correct_logits() -> None:
     assert BCEDiceLoss()(logits, mask) < 1e-6
 
 
+def test_bf16_logits_get_the_fp32_loss() -> None:
+    """Under bf16 autocast the logits are bf16; the loss must not sum in bf16 (257 rounds to 256 there)."""
+    torch.manual_seed(0)
+    mask = torch.randint(0, 3, (1, 1, 300))
+    mask[..., 257:] = IGNORE_INDEX  # 257 labelled pixels
+    logits = torch.randn(1, 3, 1, 300).bfloat16()
+    loss = BCEDiceLoss()(logits, mask)
+    assert loss.dtype == torch.float32
+    torch.testing.assert_close(loss, BCEDiceLoss()(logits.float(), mask), rtol=1e-6, atol=1e-7)
+
+
 def _logits_for(pred: torch.Tensor, num_classes: int) -> torch.Tensor:
     return torch.nn.functional.one_hot(pred, num_classes).permute(0, 3, 1, 2).float() * 10 - 5
 
