@@ -15,8 +15,8 @@ the official step time over ours; printed is its median over the rounds with the
 
 The official net trains as its code does: fp32 eager, `torch.optim.Adam` with torch's defaults. Ours
 trains as `python -m experiments fit` trains a full-length run on this device (variant `default`: fused
-Adam; bf16-mixed and channels_last on a bf16 GPU; `torch.compile` where `callbacks/fast_path.py`
-compiles), or in the `--variants` asked for, each timed in the same rounds. A compiled net's first step
+Adam; bf16-mixed on a bf16 GPU or a CPU with native bf16, channels_last on a GPU; `torch.compile` where
+`callbacks/fast_path.py` compiles), or in the `--variants` asked for, each timed in the same rounds. A compiled net's first step
 holds the compilation: it is reported apart, never in the median. `--profile` prints the profiler's
 busiest operators of both nets instead.
 """

@@ -5,8 +5,8 @@ timed in five variants, each against the fp32 eager baseline measured in the sam
 `fp32` (eager, torch's default Adam: what the paper's code runs), `bf16` (bf16-mixed autocast),
 `bf16+cl` (+ channels_last weights and input), `bf16+cl+compile` (+ `torch.compile`; a compile error is
 reported in the table, not raised) and `default`: what `python -m experiments fit` trains a full-length
-run with on this device (`callbacks/fast_path.py`: bf16-mixed and channels_last on a bf16 GPU; fp32 and
-`torch.compile` on CPU; fused Adam).
+run with on this device (`callbacks/fast_path.py`: bf16-mixed and channels_last on a bf16 GPU; on CPU
+bf16-mixed where it has native bf16, else fp32, and `torch.compile`; fused Adam).
 `--profile` prints `torch.profiler`'s busiest operators of a few steps of each model instead.
 Timing: `--warmup` steps first (compilation happens there), then `--steps` steps between two device
 synchronisations. Peak memory is CUDA's `max_memory_allocated` (CPU: not measured).
