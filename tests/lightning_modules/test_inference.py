@@ -13,7 +13,6 @@ import torch.nn.functional as F
 
 from lightning_modules.inference import (
     REDUCE_ROWS,
-    WindowGrid,
     logit_strips,
     normalise,
     normalise_pixels,
@@ -22,6 +21,7 @@ from lightning_modules.inference import (
     segment_strips,
     sliding_window_logits,
 )
+from lightning_modules.window_grid import WindowGrid
 from tests.experiments.apply.test_predict import WideContextNet
 from tests.host_syncs import HostSyncCounter
 
