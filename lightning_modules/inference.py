@@ -1,12 +1,7 @@
 """The tiled inference engine: segment images of any size, strip by strip, with a network trained on crops.
 
-Windows overlap and their logits are blended with raised-cosine ramps that fall towards a window's
-inner edges (where the network lacks context) and stay flat at the image border. In a regular grid
-the ramps of two neighbours add up to exactly one (sin² + cos²), so the blend leaves no seam and a
-network whose receptive field fits in the overlap gives the same logits as on the whole image. The
-last window of a row or column ends at the border and overlaps more; each window's weights are
-therefore divided by the 1-D sums of all profiles (the weight map is their outer product), so the
-weights add to one everywhere and no weight map of the image is needed.
+Windows go where `lightning_modules.window_grid.WindowGrid` puts them, weighted by its raised-cosine
+ramps (they add up to one, so the blend leaves no seam).
 
 Windows run ``batch_size`` at a time and are blended on the device; nothing is read back to the host
 until a band of rows is finished (`logit_strips`), so there is no per-window synchronisation. Only one
@@ -22,6 +17,7 @@ import math
 from bisect import bisect_right
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from itertools import chain
 
 import numpy as np
 import torch
@@ -29,75 +25,16 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm.auto import tqdm
 
-#: ``source(first, stop)``: rows ``first:stop`` of the normalised network input, a (3, rows, W) tensor
+from lightning_modules.window_grid import WindowGrid
+
+#: ``source(first, stop)``: rows ``first:stop`` of the network input, a (3, rows, W) tensor, or of
+#: pixels a ``prepare`` function turns into it window batch by window batch (`normalise_pixels`)
 RowSource = Callable[[int, int], torch.Tensor]
+Prepare = Callable[[torch.Tensor], torch.Tensor]
 #: rows of logits reduced to class and uncertainty at a time
 REDUCE_ROWS = 64
 #: flips averaged by test-time augmentation: none, left-right, up-down, both (dims of a (B, C, H, W) batch)
 TTA_FLIPS: tuple[tuple[int, ...], ...] = ((), (3,), (2,), (2, 3))
-
-
-def window_starts(length: int, window: int, stride: int) -> list[int]:
-    """Start offsets of windows covering ``length``; the last window ends exactly at the border."""
-    if length <= window:
-        return [0]
-    starts = list(range(0, length - window, stride))
-    return [*starts, length - window]
-
-
-def _ramp_profile(window: int, ramp: int, ramp_start: bool, ramp_end: bool) -> torch.Tensor:
-    """1-D weights: 1 in the middle, a raised-cosine ramp (never exactly 0) on the inner sides."""
-    profile = torch.ones(window)
-    ramp = min(ramp, window // 2)
-    if ramp > 0:
-        rise = torch.sin(0.5 * math.pi * (torch.arange(ramp) + 0.5) / ramp) ** 2
-        if ramp_start:
-            profile[:ramp] = rise
-        if ramp_end:
-            profile[-ramp:] = rise.flip(0)
-    return profile
-
-
-def blend_weights(starts: list[int], length: int, window: int, ramp: int) -> list[torch.Tensor]:
-    """One weight profile per window start along one axis, divided by the sum of all profiles there."""
-    profiles = [_ramp_profile(window, ramp, s > 0, s + window < length) for s in starts]
-    total = torch.zeros(max(length, window))
-    for start, profile in zip(starts, profiles, strict=True):
-        total[start : start + window] += profile
-    return [profile / total[start : start + window] for start, profile in zip(starts, profiles, strict=True)]
-
-
-@dataclass(frozen=True)
-class WindowGrid:
-    """Where the windows of a (height, width) image go, and how much each contributes to each pixel."""
-
-    height: int
-    width: int
-    win_h: int
-    win_w: int
-    rows: list[int]
-    cols: list[int]
-    row_weights: list[torch.Tensor]
-    col_weights: list[torch.Tensor]
-
-    @classmethod
-    def of(cls, height: int, width: int, tile: int = 512, overlap: float = 0.25) -> WindowGrid:
-        """``tile`` is the window side (clipped to the image), ``overlap`` the fraction shared by neighbours."""
-        if not 0 <= overlap < 1:
-            raise ValueError(f"overlap must be in [0, 1), got {overlap}")
-        if tile < 16:
-            raise ValueError(f"tile must be at least 16 px, got {tile}")
-        win_h, win_w = min(tile, height), min(tile, width)
-        ramp_h, ramp_w = round(win_h * overlap), round(win_w * overlap)
-        rows = window_starts(height, win_h, max(1, win_h - ramp_h))
-        cols = window_starts(width, win_w, max(1, win_w - ramp_w))
-        row_w = blend_weights(rows, height, win_h, ramp_h)
-        col_w = blend_weights(cols, width, win_w, ramp_w)
-        return cls(height, width, win_h, win_w, rows, cols, row_w, col_w)
-
-    @property
-    def count(self) -> int:
-        return len(self.rows) * len(self.cols)
 
 
 def _forward(net: nn.Module, batch: torch.Tensor, tta: bool) -> torch.Tensor:
@@ -122,22 +59,29 @@ def logit_strips(
     device: str | torch.device = "cpu",
     tta: bool = False,
     progress: bool = False,
+    prepare: Prepare | None = None,
 ) -> Iterator[tuple[int, torch.Tensor]]:
-    """Blended logits, top to bottom: ``(first_row, logits (num_classes, rows, width))`` on ``device``."""
+    """Blended logits, top to bottom: ``(first_row, logits (num_classes, rows, width))`` on ``device``.
+
+    The logits accumulate in one preallocated (num_classes, window height, width) buffer; a strip is a
+    view of it, **valid until the next one is requested**: the buffer is then shifted in place (the
+    rows later windows still add to move to the front, the rest is zeroed). A consumer that keeps a
+    strip across bands must copy it. So one band of logits is alive, never one per band in flight.
+    ``prepare`` turns each stacked batch of windows into network input, so a band can stay as
+    compact pixels (uint8: a quarter of the float input) until its windows run.
+    """
     device = torch.device(device)
     col_w = [w.to(device)[None, :] for w in grid.col_weights]
-    acc = torch.zeros(num_classes, 0, grid.width, device=device)
-    lo = 0  # image row of acc's first row
+    acc = torch.zeros(num_classes, grid.win_h, grid.width, device=device)
+    lo = 0  # image row of acc's first row: where the current band starts
     bar = tqdm(total=grid.count, desc="windows", unit="win", disable=not progress, leave=False)
     for i, top in enumerate(grid.rows):
         band = source(top, top + grid.win_h).to(device)
-        grow = top + grid.win_h - (lo + acc.shape[1])
-        if grow > 0:
-            acc = torch.cat([acc, acc.new_zeros(num_classes, grow, grid.width)], dim=1)
         row_w = grid.row_weights[i].to(device)[:, None]
         for first in range(0, len(grid.cols), batch_size):
             chunk = grid.cols[first : first + batch_size]
             batch = torch.stack([band[:, :, c : c + grid.win_w] for c in chunk])
+            batch = prepare(batch) if prepare else batch
             out = _forward(net, batch, tta)
             if out.shape[1:] != (num_classes, grid.win_h, grid.win_w):
                 raise RuntimeError(
@@ -146,11 +90,16 @@ def logit_strips(
                 )
             for k, left in enumerate(chunk):
                 weight = row_w * col_w[first + k]
-                acc[:, top - lo : top - lo + grid.win_h, left : left + grid.win_w] += out[k] * weight
+                acc[:, :, left : left + grid.win_w] += out[k] * weight
             bar.update(len(chunk))
+        del band, batch, out  # the next band is read before this one would be replaced
         done = grid.rows[i + 1] if i + 1 < len(grid.rows) else grid.height
         yield lo, acc[:, : done - lo]
-        acc, lo = acc[:, done - lo :], done
+        kept = grid.win_h - (done - lo)  # rows the next windows overlap
+        if kept > 0:
+            acc[:, :kept] = acc[:, done - lo :].clone()  # source and target may overlap
+        acc[:, kept:].zero_()
+        lo = done
     bar.close()
 
 
@@ -160,14 +109,18 @@ def resample_strips(
     """Strips of logits resampled (bilinear, as ``F.interpolate(align_corners=False)``) to ``size`` = (H, W).
 
     Rows are interpolated by hand from the two source rows each needs, as soon as both have arrived;
-    columns by ``F.interpolate`` with the row count unchanged (an exact copy along rows).
+    columns by ``F.interpolate`` with the row count unchanged (an exact copy along rows). Incoming
+    strips may be reused by their producer once the next is requested (`logit_strips`), so the rows
+    a later output row still needs are copied; a strip handed on is valid until the next request.
     """
     height, width = size
-    first_strip = next(strips, None)
-    if first_strip is None:
+    strips = iter(strips)
+    first = next(strips, None)
+    if first is None:
         return
-    if first_strip[1].shape[2] == width and source_height == height:
-        yield first_strip
+    if first[1].shape[2] == width and source_height == height:
+        yield first
+        del first  # not held while the next band is computed
         yield from strips
         return
     pos = ((torch.arange(height, dtype=torch.float64) + 0.5) * (source_height / height) - 0.5).clamp(min=0)
@@ -175,27 +128,28 @@ def resample_strips(
     above = (below + 1).clamp(max=source_height - 1)
     frac = (pos - below).float()
     below_list, above_list = below.tolist(), above.tolist()
-    buffer, buffer_lo, next_row = None, 0, 0
-    for lo, strip in _chain(first_strip, strips):
-        buffer = strip if buffer is None else torch.cat([buffer, strip], dim=1)
-        end = bisect_right(above_list, lo + strip.shape[1] - 1, lo=next_row)
-        if end == next_row:
-            continue
-        device = strip.device
-        low = buffer[:, (below[next_row:end] - buffer_lo).to(device)]
-        high = buffer[:, (above[next_row:end] - buffer_lo).to(device)]
-        t = frac[next_row:end].to(device)[None, :, None]
-        rows = low + (high - low) * t
-        yield next_row, F.interpolate(rows[None], size=(end - next_row, width), mode="bilinear")[0]
-        next_row = end
-        if end < height:  # drop the rows no later output row needs (all of them, if it starts beyond)
-            drop = min(below_list[end], lo + strip.shape[1]) - buffer_lo
-            buffer, buffer_lo = buffer[:, drop:], buffer_lo + drop
+    tail, tail_lo, next_row = first[1][:, :0], 0, 0  # rows kept from earlier strips (own copies)
+    for lo, strip in chain([first], strips):
+        buffer, stop = torch.cat([tail, strip], dim=1), lo + strip.shape[1]  # image rows tail_lo:stop
+        end = bisect_right(above_list, stop - 1, lo=next_row)
+        if end > next_row:
+            rows = (below[next_row:end] - tail_lo, above[next_row:end] - tail_lo, frac[next_row:end])
+            yield next_row, _interpolate_rows(buffer, *rows, width)
+            next_row = end
+        if end < height:  # keep the rows a later output row needs (none, if it starts beyond)
+            drop = min(below_list[end], stop) - tail_lo
+            tail, tail_lo = buffer[:, drop:].clone(), tail_lo + drop
+        del buffer  # not held while the next band is computed
 
 
-def _chain(first, rest):
-    yield first
-    yield from rest
+def _interpolate_rows(
+    buffer: torch.Tensor, below: torch.Tensor, above: torch.Tensor, frac: torch.Tensor, width: int
+) -> torch.Tensor:
+    """Rows blended from ``buffer``'s rows ``below`` and ``above`` by ``frac``, then columns to ``width``."""
+    device = buffer.device
+    low, high = buffer[:, below.to(device)], buffer[:, above.to(device)]
+    rows = low + (high - low) * frac.to(device)[None, :, None]
+    return F.interpolate(rows[None], size=(rows.shape[1], width), mode="bilinear")[0]
 
 
 @dataclass
@@ -219,22 +173,26 @@ def segment_strips(
     device: str | torch.device = "cpu",
     tta: bool = False,
     progress: bool = False,
+    prepare: Prepare | None = None,
 ) -> Iterator[Strip]:
     """Segment a network input of ``network_size`` = (h, w) read band by band from ``source``.
 
     The logits are resampled to ``size`` = (H, W) (default: ``network_size``) before the argmax, so the
-    mask matches the image pixel for pixel. Memory: one band of logits, never a map of the whole image.
+    mask matches the image pixel for pixel. Strips are `REDUCE_ROWS` high (fewer at a band's end), so
+    their float maps stay small. Memory: one band of logits, never a map of the whole image.
     """
     grid = WindowGrid.of(*network_size, tile=tile, overlap=overlap)
-    strips = logit_strips(net, source, grid, num_classes, batch_size, device, tta, progress)
+    strips = logit_strips(net, source, grid, num_classes, batch_size, device, tta, progress, prepare)
     for row, logits in resample_strips(strips, network_size[0], size or network_size):
-        mask = np.empty(logits.shape[1:], np.uint8)
-        uncertainty = np.empty(logits.shape[1:], np.float32)
         for top in range(0, logits.shape[1], REDUCE_ROWS):  # small float temporaries on a wide strip
-            rows = logits[:, top : top + REDUCE_ROWS]
-            mask[top : top + REDUCE_ROWS] = rows.argmax(0).to(torch.uint8).cpu().numpy()
-            uncertainty[top : top + REDUCE_ROWS] = normalised_entropy(rows, dim=0).cpu().numpy()
-        yield Strip(row, mask, uncertainty)
+            yield _reduced(row + top, logits[:, top : top + REDUCE_ROWS])
+        del logits  # not held while the next band is computed
+
+
+def _reduced(row: int, logits: torch.Tensor) -> Strip:
+    """The class mask and uncertainty of a few rows of logits (C, rows, W)."""
+    mask = logits.argmax(0).to(torch.uint8).cpu().numpy()
+    return Strip(row, mask, normalised_entropy(logits, dim=0).cpu().numpy())
 
 
 def segment(
@@ -269,14 +227,23 @@ def sliding_window_logits(
     """Blended logits ``(num_classes, H, W)`` (float32, on CPU) of a whole normalised image ``(3, H, W)``."""
     grid = WindowGrid.of(*image.shape[1:], tile=tile, overlap=overlap)
     source = lambda first, stop: image[:, first:stop]  # noqa: E731
-    strips = logit_strips(net, source, grid, num_classes, batch_size, device, progress=progress)
-    return torch.cat([logits.cpu() for _, logits in strips], dim=1)
+    logits = torch.empty(num_classes, *image.shape[1:])
+    for row, strip in logit_strips(net, source, grid, num_classes, batch_size, device, progress=progress):
+        logits[:, row : row + strip.shape[1]] = strip  # a copy: the strip's buffer is reused
+    return logits
 
 
 def normalise(image: np.ndarray, mean: tuple[float, ...], std: tuple[float, ...]) -> torch.Tensor:
     """A uint8 RGB image ``(H, W, 3)`` → a ``(3, H, W)`` float tensor normalised as `eval_transform` does."""
-    tensor = torch.from_numpy(np.ascontiguousarray(image)).permute(2, 0, 1).float()  # the one copy
-    return tensor.div_(255.0).sub_(torch.tensor(mean)[:, None, None]).div_(torch.tensor(std)[:, None, None])
+    return normalise_pixels(torch.from_numpy(np.ascontiguousarray(image)).permute(2, 0, 1), mean, std)
+
+
+def normalise_pixels(pixels: torch.Tensor, mean: tuple[float, ...], std: tuple[float, ...]) -> torch.Tensor:
+    """uint8 pixels ``(..., 3, H, W)`` → float, ``(x / 255 - mean) / std`` per channel (element by element,
+    so a band normalised whole or window batch by window batch gives the same bits)."""
+    tensor = pixels.float()  # the one copy
+    mean_t, std_t = (torch.tensor(v, device=tensor.device)[:, None, None] for v in (mean, std))
+    return tensor.div_(255.0).sub_(mean_t).div_(std_t)
 
 
 def normalised_entropy(logits: torch.Tensor, dim: int = -3) -> torch.Tensor:

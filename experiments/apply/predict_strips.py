@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from functools import partial
 
 import numpy as np
 import torch
@@ -37,7 +38,7 @@ from experiments.apply.strips import (
     write_tiled,
 )
 from lightning_modules.checkpoint import SegmenterMeta
-from lightning_modules.inference import normalise, segment_strips
+from lightning_modules.inference import Prepare, RowSource, normalise, normalise_pixels, segment_strips
 
 #: what a mask above `HUGE_PIXELS` is, in words
 TOO_LARGE = "above 8192x8192 px (67 MP)"
@@ -71,6 +72,22 @@ def measured(
     return for_summary(result)
 
 
+def _network_input(
+    reader: TiffRows, meta: SegmenterMeta, network: tuple[int, int]
+) -> tuple[RowSource, Prepare | None]:
+    """The engine's band source and per-batch ``prepare`` for ``reader``'s image at ``network`` = (h, w).
+
+    At the image's own resolution the bands stay uint8 (1 byte a channel) and each window batch is
+    normalised as it runs; resampling needs floats, so there the bands are normalised first (the
+    order `predict` of an image in memory uses, for the same bits).
+    """
+    if network == (reader.height, reader.width):
+        pixels = lambda first, stop: torch.from_numpy(reader.rows(first, stop)).permute(2, 0, 1)  # noqa: E731
+        return pixels, partial(normalise_pixels, mean=meta.mean, std=meta.std)
+    read = lambda first, stop: normalise(reader.rows(first, stop), meta.mean, meta.std)  # noqa: E731
+    return resampled_source(read, reader.height, reader.width, network), None
+
+
 def predict_in_strips(
     net: torch.nn.Module,
     meta: SegmenterMeta,
@@ -91,14 +108,11 @@ def predict_in_strips(
         pictured: list[np.ndarray] = []
         total = [0.0]
 
-        def read(first: int, stop: int) -> torch.Tensor:
-            return normalise(reader.rows(first, stop), meta.mean, meta.std)
-
         network = scaled_size(height, width, factor)
-        source = resampled_source(read, height, width, network)
+        source, prepare = _network_input(reader, meta, network)
 
         def uncertainty_rows():
-            options = engine_options(args, device)
+            options = engine_options(args, device) | {"prepare": prepare}
             for strip in segment_strips(net, source, network, meta.num_classes, (height, width), **options):
                 mask[strip.row : strip.row + len(strip.mask)] = strip.mask
                 total[0] += float(strip.uncertainty.sum(dtype=np.float64))

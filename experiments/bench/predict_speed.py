@@ -30,8 +30,8 @@ import numpy as np
 import tifffile
 import torch
 
-from lightning_modules.inference import WindowGrid
 from lightning_modules.nets import NETS
+from lightning_modules.window_grid import WindowGrid
 
 SIZES = (2048, 8192)
 MODELS = ("unet", "cs_unet:intermediate")

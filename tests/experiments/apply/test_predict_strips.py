@@ -5,15 +5,18 @@ from __future__ import annotations
 import csv
 import json
 import tracemalloc
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
 import tifffile
+import torch
 from PIL import Image
 from scipy import ndimage
 
 from experiments.apply import predict as predict_cmd
 from experiments.apply import predict_strips, strips
+from lightning_modules.inference import normalise
 from tests.experiments.apply.test_predict import synthetic_micrograph
 from tests.experiments.stand_in import brightness_ckpt  # noqa: F401  (fixture)
 
@@ -176,3 +179,18 @@ def test_memory_of_a_strip_run_does_not_grow_with_the_float_maps(tmp_path, brigh
     assert (
         peak < 2.5 * height * width
     )  # the float32 uncertainty of every strip alone would be 4 bytes a pixel
+
+
+def test_bands_stay_uint8_unless_resampled(tmp_path):
+    """At the image's own resolution a band is 1 byte a channel (not 4); its windows get the same bits."""
+    grey = synthetic_micrograph(90, 120, 1)  # 16-bit: the intensity rule applies first
+    tifffile.imwrite(tmp_path / "a.tif", grey)
+    meta = SimpleNamespace(mean=(0.485, 0.456, 0.406), std=(0.229, 0.224, 0.225))
+    with strips.TiffRows(tmp_path / "a.tif", "percentile") as reader:
+        source, prepare = predict_strips._network_input(reader, meta, (90, 120))
+        band = source(10, 74)
+        assert band.dtype == torch.uint8 and band.shape == (3, 64, 120)
+        expected = normalise(reader.rows(10, 74), meta.mean, meta.std)
+        assert torch.equal(prepare(band[None, :, :, 20:84]), expected[None, :, :, 20:84])
+        source, prepare = predict_strips._network_input(reader, meta, (45, 60))
+        assert prepare is None and source(0, 20).dtype == torch.float32

@@ -9,7 +9,7 @@ import pytest
 import tifffile
 
 from experiments.bench import predict_speed, train_step
-from lightning_modules.inference import WindowGrid
+from lightning_modules.window_grid import WindowGrid
 
 
 def test_synthetic_micrograph_has_discs_where_expected(tmp_path):
