@@ -6,6 +6,7 @@ import json
 
 import torch
 
+from callbacks import fast_path
 from experiments.bench import train_step as bench
 
 TINY = [
@@ -70,9 +71,11 @@ def test_data_pipeline_rates_beside_the_model(tmp_path, capsys, monkeypatch):
     assert 0 in bench_data.default_workers() and 2 in bench_data.default_workers()
 
 
-def test_default_variant_is_what_training_uses_here():
-    cpu = bench.options("default", torch.device("cpu"))
-    assert cpu == bench.Options(bf16=False, channels_last=False, compile=True, fused_adam=True)
+def test_default_variant_is_what_training_uses_here(monkeypatch):
+    for native_bf16 in (False, True):
+        monkeypatch.setattr(fast_path, "cpu_has_native_bf16", lambda v=native_bf16: v)
+        cpu = bench.options("default", torch.device("cpu"))
+        assert cpu == bench.Options(bf16=native_bf16, channels_last=False, compile=True, fused_adam=True)
     assert bench.options("bf16+cl", torch.device("cpu")) == bench.Options(True, True, False, False)
 
 
