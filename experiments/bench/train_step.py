@@ -6,7 +6,7 @@ timed in five variants, each against the fp32 eager baseline measured in the sam
 `bf16+cl` (+ channels_last weights and input), `bf16+cl+compile` (+ `torch.compile`; a compile error is
 reported in the table, not raised) and `default`: what `python -m experiments fit` trains a full-length
 run with on this device (`callbacks/fast_path.py`: bf16-mixed and channels_last on a bf16 GPU; on CPU
-bf16-mixed where it has native bf16, else fp32, and `torch.compile`; fused Adam).
+bf16-mixed where it has native bf16, else fp32 and `torch.compile`; fused Adam).
 `--profile` prints `torch.profiler`'s busiest operators of a few steps of each model instead.
 Timing: `--warmup` steps first (compilation happens there), then `--steps` steps between two device
 synchronisations. Peak memory is CUDA's `max_memory_allocated` (CPU: not measured).
@@ -99,10 +99,11 @@ class Options:
 def options(variant: str, device: torch.device) -> Options:
     """What a variant name switches on; `default` asks the training code itself."""
     if variant == "default":
+        precision = default_precision(device.type)
         return Options(
-            bf16=default_precision(device.type) == "bf16-mixed",
+            bf16=precision == "bf16-mixed",
             channels_last=channels_last_by_default(device),
-            compile=compiles_long_runs(device),
+            compile=compiles_long_runs(device, precision),
             fused_adam=device.type in FUSED_ADAM_DEVICES,
         )
     return Options(variant.startswith("bf16"), "+cl" in variant, variant.endswith("+compile"), False)

@@ -10,7 +10,13 @@ import torch
 from torch import nn
 
 from callbacks import fast_path
-from callbacks.fast_path import FastPath, compile_pays_off, compile_with_fallback, default_precision
+from callbacks.fast_path import (
+    FastPath,
+    compile_pays_off,
+    compile_with_fallback,
+    compiles_long_runs,
+    default_precision,
+)
 from datamodules import Synthetic
 from experiments import cli
 from experiments.cli import cli_main
@@ -217,6 +223,19 @@ def test_a_long_run_compiles_training_and_evaluates_eagerly() -> None:
     assert len(graphs) == compiled, "validation was compiled"
     model.net.train()(torch.randn(1, 3, 64, 64))
     assert len(graphs) > compiled, "compilation stayed off after validation"
+
+
+def test_a_long_bf16_cpu_run_stays_eager() -> None:
+    """Compilation's gain and cost were measured for fp32 on CPU only: a bf16-mixed run never times it."""
+    fast_path = FastPath(timed_steps=2, compile_seconds=5.0)
+    model = UNet(encoder_name="resnet18", num_classes=3, class_names=["a", "b", "c"])
+    _trainer(callbacks=[fast_path], precision="bf16-mixed", max_steps=1).fit(
+        model, Synthetic(size=64, num_train=2, num_val=2, num_test=1, batch_size=2, num_workers=0)
+    )
+    assert fast_path.decided and not fast_path.compiled and not fast_path._step_seconds
+    assert compiles_long_runs(torch.device("cpu")) and not compiles_long_runs(
+        torch.device("cpu"), "bf16-mixed"
+    )
 
 
 @pytest.mark.parametrize("config", ["demo.yaml", pytest.param("microlite.yaml", marks=pytest.mark.real_data)])

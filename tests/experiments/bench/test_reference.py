@@ -35,7 +35,9 @@ def test_side_by_side_prints_flops_and_the_ratio(tmp_path, capsys) -> None:
 
 
 def test_ours_runs_the_default_training_path_unless_told(tmp_path, monkeypatch) -> None:
-    monkeypatch.setattr(bench, "compiles_long_runs", lambda device: False)  # no inductor build in a test
+    monkeypatch.setattr(
+        bench, "compiles_long_runs", lambda device, precision="32-true": False
+    )  # no inductor build in a test
     out = tmp_path / "reference.json"
     args = [a for a in TINY if a not in ("--variants", "fp32")]
     assert bench.main(["--reference", str(STAND_IN), *args, "--repeats", "1", "--json", str(out)]) == 0
