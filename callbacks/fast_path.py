@@ -61,7 +61,8 @@ def compiles_long_runs(device: torch.device, precision: str = "32-true") -> bool
 
     Only an fp32 run on CPU, where gain and cost were measured (`CPU_COMPILE_GAIN`,
     `CPU_COMPILE_SECONDS`). A bf16-mixed CPU run stays eager: inductor's build of CS-UNet's bf16
-    graphs had not finished after an hour on the 2-core machine, and what it would save is unmeasured.
+    graphs had not finished after an hour on the 2-core machine (shared with two other jobs), and what
+    it would save is unmeasured.
     On a GPU not yet either: compile time and gain are unmeasured there.
     """
     return device.type == "cpu" and str(precision) == "32-true"
@@ -105,8 +106,8 @@ class FastPath(Callback):
         compile: ``True``: ``torch.compile`` the LightningModule's ``net`` before training (everything it
             runs is compiled); ``False``: never; ``None`` (default): in an fp32 run on CPU, compile for the
             rest of the training when `compile_pays_off` after `timed_steps` eager steps, evaluation
-            staying eager; elsewhere off (`compiles_long_runs`). Compilation falls back to eager where it fails
-            (`compile_with_fallback`).
+            staying eager; elsewhere off (`compiles_long_runs`). Compilation falls back to eager where it
+            fails (`compile_with_fallback`).
         compile_backend, compile_mode: passed to ``torch.compile``.
         timed_steps: eager training steps timed for the decision, after one untimed first step.
         compile_seconds: the cost of compiling, in seconds, that the decision weighs.
