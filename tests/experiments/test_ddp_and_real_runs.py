@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import json
+import logging
 import os
 import signal
 import socket
@@ -130,6 +131,8 @@ def test_requeued_slurm_job_resumes_from_its_last_checkpoint(tmp_path, monkeypat
              "SLURM_LOCALID": "0", "SLURM_NODEID": "0", "SLURM_NODELIST": "127.0.0.1"}  # fmt: skip
     for key, value in slurm.items():
         monkeypatch.setenv(key, value)
+    # another test in this worker may have left Lightning's logger at WARNING (predict_archive quietens it)
+    caplog.set_level(logging.INFO, logger="lightning.pytorch")
     root = tmp_path / "run"
     command = [
         "fit", "--data", "datamodules.Synthetic", "--data.size=64", "--data.num_train=2", "--data.num_val=1",
