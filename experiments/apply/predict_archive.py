@@ -20,6 +20,8 @@ import argparse
 import logging
 import os
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import timedelta
 from pathlib import Path
 
@@ -153,21 +155,10 @@ def predict_archive(
     if args.resume and rank_zero_only.rank == 0:
         print(f"resume: {len(done)} of {len(files)} image(s) already predicted; predicting {len(todo)}")
     if todo:
-        for name in ("lightning.pytorch", "lightning.fabric"):  # its banners and tips, once per rank
-            logging.getLogger(name).setLevel(logging.WARNING)
         distributed = args.devices * args.num_nodes > 1
-        trainer = L.Trainer(
-            accelerator=args.accelerator,
-            devices=args.devices,
-            num_nodes=args.num_nodes,
-            strategy=DDPStrategy(timeout=FINISH_TIMEOUT) if distributed else "auto",
-            callbacks=[ArchiveWriter(args.output, run_settings(args))],
-            logger=False,
-            enable_checkpointing=False,
-            enable_model_summary=False,
-            enable_progress_bar=not args.quiet,
-        )
-        trainer.predict(ArchivePredictor(net, meta, todo, args, declared), return_predictions=False)
+        with lightning_quiet():
+            trainer = _trainer(args, distributed)
+            trainer.predict(ArchivePredictor(net, meta, todo, args, declared), return_predictions=False)
         if not trainer.is_global_zero:
             return 0
     elif rank_zero_only.rank != 0:
@@ -175,3 +166,31 @@ def predict_archive(
     else:
         write_classes(args, meta, declared)
     return merge(args, meta, files, names)
+
+
+@contextmanager
+def lightning_quiet() -> Iterator[None]:
+    """Lightning's banners and tips (once per rank) off for the run, its log levels restored after it."""
+    loggers = [logging.getLogger(name) for name in ("lightning.pytorch", "lightning.fabric")]
+    levels = [logger.level for logger in loggers]
+    for logger in loggers:
+        logger.setLevel(logging.WARNING)
+    try:
+        yield
+    finally:
+        for logger, level in zip(loggers, levels, strict=True):
+            logger.setLevel(level)
+
+
+def _trainer(args: argparse.Namespace, distributed: bool) -> L.Trainer:
+    return L.Trainer(
+        accelerator=args.accelerator,
+        devices=args.devices,
+        num_nodes=args.num_nodes,
+        strategy=DDPStrategy(timeout=FINISH_TIMEOUT) if distributed else "auto",
+        callbacks=[ArchiveWriter(args.output, run_settings(args))],
+        logger=False,
+        enable_checkpointing=False,
+        enable_model_summary=False,
+        enable_progress_bar=not args.quiet,
+    )

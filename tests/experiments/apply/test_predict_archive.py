@@ -174,3 +174,16 @@ def test_an_image_with_a_tiled_bigtiff_mask_counts_as_finished(tmp_path):
         if suffix:
             (tmp_path / f"{stem}{suffix}").write_bytes(b"mask")
     assert finished(tmp_path, ["huge", "small", "unmasked"], {"tile": "512"}) == {"huge", "small"}
+
+
+def test_lightning_logs_are_quiet_only_during_the_run() -> None:
+    """The archive run silences Lightning's banners, and gives a notebook or a later `fit` its logs back."""
+    import logging
+
+    from experiments.apply.predict_archive import lightning_quiet
+
+    logger = logging.getLogger("lightning.pytorch")
+    before = logger.level
+    with lightning_quiet():
+        assert logger.level == logging.WARNING
+    assert logger.level == before
